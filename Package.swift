@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// blobferry: Azure Blob Storage -> S3 migration through Redis.
+///
+/// Layout (one module per concern, C libraries behind tiny system/shim targets):
+/// - `CHiredis`, `CCurl`, `COpenSSL`: pkg-config system libraries.
+/// - `CCurlShims`: typed wrappers for curl's variadic setopt/getinfo.
+/// - `BlobferryRedis`: Redis client over hiredis.
+/// - `BlobferryHTTP`: many transfers on one libcurl multi handle.
+/// - `BlobferryCrypto`: hashing, HMAC, base64, AWS SigV4, Azure Shared Key and SAS.
+/// - `Blobferry`: config, Azure and S3 clients, queue protocol, producer, consumer, status.
+/// - executables only parse arguments and call `Blobferry`.
+let package = Package(
+    name: "blobferry",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "blobferry-producer", targets: ["blobferry-producer"]),
+        .executable(name: "blobferry-consumer", targets: ["blobferry-consumer"]),
+        .executable(name: "blobferry", targets: ["blobferry"]),
+        .library(name: "Blobferry", targets: ["Blobferry"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries.
+        .systemLibrary(
+            name: "CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+        .target(name: "CCurlShims", dependencies: ["CCurl"]),
+
+        // Swift modules, one per concern.
+        .target(name: "BlobferryRedis", dependencies: ["CHiredis"]),
+        .target(name: "BlobferryHTTP", dependencies: ["CCurl", "CCurlShims"]),
+        .target(name: "BlobferryCrypto", dependencies: ["COpenSSL"]),
+        .target(
+            name: "Blobferry",
+            dependencies: [
+                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+
+        // Thin executables.
+        .executableTarget(
+            name: "blobferry-producer",
+            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "blobferry-consumer",
+            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "blobferry",
+            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // Tests and their helpers.
+        .target(name: "BlobferryTestSupport"),
+        .testTarget(name: "BlobferryRedisTests", dependencies: ["BlobferryRedis", "BlobferryTestSupport"]),
+        .testTarget(name: "BlobferryHTTPTests", dependencies: ["BlobferryHTTP", "BlobferryTestSupport"]),
+        .testTarget(
+            name: "BlobferryCryptoTests", dependencies: ["BlobferryCrypto", "BlobferryTestSupport"],
+            resources: [.copy("Vectors")]),
+        .testTarget(name: "BlobferryTests", dependencies: ["Blobferry", "BlobferryTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

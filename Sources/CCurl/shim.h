@@ -1,0 +1,4 @@
+#ifndef BLOBFERRY_CCURL_H
+#define BLOBFERRY_CCURL_H
+#include <curl/curl.h>
+#endif
