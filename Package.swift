@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // C libraries.
@@ -48,18 +49,22 @@ let package = Package(
                 "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]),
 
-        // Thin executables.
+        // Thin executables and the options they share.
+        .target(
+            name: "BlobferryCLI",
+            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "blobferry-producer",
-            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BlobferryCLI"]),
         .executableTarget(
             name: "blobferry-consumer",
-            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BlobferryCLI"]),
         .executableTarget(
             name: "blobferry",
-            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BlobferryCLI"]),
 
         // Tests and their helpers.
         .target(name: "BlobferryTestSupport"),

@@ -1,0 +1,55 @@
+# blobferry — the two commands a newcomer runs are `make demo` and `make test`.
+# Every target installs what it needs (scripts/install-deps.sh is idempotent and quiet).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+FILTER ?=
+CONFIG ?= debug
+
+.PHONY: all deps build release test test-swift test-python demo lint format services-start services-stop clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+release: deps
+	$(SWIFT) build -c release
+
+# Starts the services, runs every test (Swift and the emulator's SDK check), stops what it
+# started, exits non-zero on any failure. One test: make test FILTER=RedisConnectionTests
+test: deps
+	@$(SWIFT) build --build-tests
+	@scripts/services.sh start
+	@set -o pipefail; rc=0; \
+	  source .run/services.env; \
+	  export BLOBFERRY_BIN_DIR="$$($(SWIFT) build --show-bin-path)"; \
+	  if [ -z "$(FILTER)" ]; then \
+	    python3 -m pytest -q scripts/tests || rc=1; \
+	    $(SWIFT) test --skip-build || rc=1; \
+	  else \
+	    $(SWIFT) test --skip-build --filter '$(FILTER)' || rc=1; \
+	  fi; \
+	  scripts/services.sh stop; exit $$rc
+
+demo: deps
+	@scripts/demo.sh
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+services-start: deps
+	@scripts/services.sh start
+
+services-stop:
+	@scripts/services.sh stop
+
+clean:
+	-scripts/services.sh stop
+	rm -rf .build .run

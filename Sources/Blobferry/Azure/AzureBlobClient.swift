@@ -1,0 +1,175 @@
+import BlobferryCrypto
+import BlobferryHTTP
+import Foundation
+
+/// The Azure Blob Storage operations blobferry needs, on one container, over the shared
+/// HTTP engine. Works against Azure itself and path-style emulators
+/// (`http://127.0.0.1:10000/devstoreaccount1`).
+public final class AzureBlobClient: Sendable {
+    /// The REST API version sent with every request.
+    public static let apiVersion = "2021-12-02"
+
+    public let container: String
+    private let endpoint: String
+    private let endpointPath: String
+    private let host: String
+    private let signer: AzureSharedKeySigner?
+    private let sasToken: Secret?
+    private let http: HTTPEngine
+    private let timeout: TimeInterval
+
+    public init(
+        endpoint: String, container: String, credential: AzureCredential, http: HTTPEngine,
+        timeout: TimeInterval = 120
+    ) throws {
+        let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        guard let components = URLComponents(string: trimmed), let host = components.host else {
+            throw BlobferryError(.configuration, "source endpoint '\(endpoint)' is not a URL")
+        }
+        self.endpoint = trimmed
+        self.endpointPath = components.percentEncodedPath
+        self.host = host
+        self.container = container
+        self.http = http
+        self.timeout = timeout
+        switch credential {
+        case .sharedKey(let account, let key):
+            do {
+                signer = try AzureSharedKeySigner(account: account, base64Key: key.exposedValue)
+            } catch {
+                throw BlobferryError(.configuration, "the Azure account key is not valid base64")
+            }
+            sasToken = nil
+        case .sas(let token):
+            signer = nil
+            let value = token.exposedValue
+            sasToken = Secret(value.hasPrefix("?") ? String(value.dropFirst()) : value)
+        }
+    }
+
+    /// One page of List Blobs under `prefix`, resuming at `marker`.
+    public func listBlobs(prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true)
+        async throws -> BlobListPage
+    {
+        var query = [("restype", "container"), ("comp", "list"), ("maxresults", String(maxResults))]
+        if !prefix.isEmpty { query.append(("prefix", prefix)) }
+        if let marker, !marker.isEmpty { query.append(("marker", marker)) }
+        if includeMetadata { query.append(("include", "metadata")) }
+        let response = try await send("GET", blob: nil, query: query, operation: "List Blobs")
+        return try ListBlobsParser.parse(response.body)
+    }
+
+    /// Downloads a blob, or the bytes `range` (inclusive) of it.
+    public func getBlob(_ name: String, range: ClosedRange<Int>? = nil) async throws -> BlobDownload {
+        var headers: [HTTPHeader] = []
+        if let range { headers.append(HTTPHeader("x-ms-range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let response = try await send("GET", blob: name, headers: headers, operation: "Get Blob")
+        var totalSize = response.body.count
+        if let contentRange = response.header("content-range"), let slash = contentRange.lastIndex(of: "/") {
+            totalSize = Int(contentRange[contentRange.index(after: slash)...]) ?? totalSize
+        }
+        return BlobDownload(
+            body: response.body,
+            contentType: response.header("content-type"),
+            contentMD5: range == nil
+                ? response.header("content-md5") : response.header("x-ms-blob-content-md5"),
+            metadata: Self.metadata(of: response),
+            totalSize: totalSize,
+            etag: response.header("etag"))
+    }
+
+    /// A blob's size and properties without its bytes.
+    public func getBlobProperties(_ name: String) async throws -> BlobItem {
+        let response = try await send("HEAD", blob: name, operation: "Get Blob Properties")
+        return BlobItem(
+            name: name, size: Int(response.header("content-length") ?? "") ?? 0,
+            contentMD5: response.header("content-md5"), contentType: response.header("content-type"),
+            metadata: Self.metadata(of: response))
+    }
+
+    /// Checks that the container exists and the credentials can read it (the preflight of
+    /// every process, so bad settings fail before any key moves). Lists one blob rather
+    /// than reading container properties, because a container-scoped SAS may not allow that.
+    public func checkAccess() async throws {
+        _ = try await listBlobs(prefix: "", marker: nil, maxResults: 1, includeMetadata: false)
+    }
+
+    /// Creates the container (demo and tests); an existing one is fine.
+    public func createContainer() async throws {
+        do {
+            _ = try await send("PUT", blob: nil, query: [("restype", "container")], operation: "Create Container")
+        } catch let error as RemoteError where error.code == "ContainerAlreadyExists" {
+            return
+        }
+    }
+
+    /// Uploads a block blob (demo and tests).
+    public func putBlob(_ name: String, body: [UInt8], contentType: String? = nil, metadata: [String: String] = [:])
+        async throws
+    {
+        var headers = [
+            HTTPHeader("x-ms-blob-type", "BlockBlob"),
+            HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body))),
+        ]
+        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            headers.append(HTTPHeader("x-ms-meta-\(key)", value))
+        }
+        _ = try await send("PUT", blob: name, headers: headers, body: body, operation: "Put Blob")
+    }
+
+    /// Deletes a blob (tests: a blob that vanishes between listing and copying).
+    public func deleteBlob(_ name: String) async throws {
+        _ = try await send("DELETE", blob: name, operation: "Delete Blob")
+    }
+
+    // MARK: - Requests
+
+    private func send(
+        _ method: String, blob: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
+        body: [UInt8] = [], operation: String
+    ) async throws -> HTTPResponse {
+        var path = endpointPath + "/" + AWSURIEncoding.encode(container, encodeSlash: true)
+        if let blob { path += "/" + AWSURIEncoding.encode(blob, encodeSlash: false) }
+        var headers = extra
+        headers.append(HTTPHeader("x-ms-date", HTTPDate.rfc1123(Date())))
+        headers.append(HTTPHeader("x-ms-version", Self.apiVersion))
+        if method == "PUT" || method == "POST" || !body.isEmpty {
+            headers.append(HTTPHeader("Content-Length", String(body.count)))
+        }
+        var queryString = Self.encode(query)
+        if let signer {
+            let authorization = signer.authorization(
+                method: method, encodedPath: path, query: query, headers: headers.map { ($0.name, $0.value) })
+            headers.append(HTTPHeader("Authorization", authorization))
+        } else if let sasToken {
+            queryString += (queryString.isEmpty ? "" : "&") + sasToken.exposedValue
+        }
+        let base = endpoint.dropLast(endpointPath.count)
+        let url = base + path + (queryString.isEmpty ? "" : "?" + queryString)
+        let request = HTTPRequest(method: method, url: String(url), headers: headers, body: body, timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPError {
+            throw RemoteError.from(transport: error, service: .azure, operation: "\(operation) on \(host)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw RemoteError.from(response: response, service: .azure, operation: operation)
+        }
+        return response
+    }
+
+    private static func metadata(of response: HTTPResponse) -> [String: String] {
+        var metadata: [String: String] = [:]
+        for header in response.headers where header.name.lowercased().hasPrefix("x-ms-meta-") {
+            metadata[String(header.name.dropFirst("x-ms-meta-".count))] = header.value
+        }
+        return metadata
+    }
+
+    private static func encode(_ query: [(String, String)]) -> String {
+        query.map { AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true) }
+            .joined(separator: "&")
+    }
+}

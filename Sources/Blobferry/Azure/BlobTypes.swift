@@ -1,0 +1,45 @@
+/// One blob as List Blobs describes it.
+public struct BlobItem: Sendable, Equatable {
+    public var name: String
+    public var size: Int
+    /// Base64 MD5 of the whole blob, when Azure has one.
+    public var contentMD5: String?
+    public var contentType: String?
+    public var metadata: [String: String]
+
+    public init(
+        name: String, size: Int, contentMD5: String? = nil, contentType: String? = nil,
+        metadata: [String: String] = [:]
+    ) {
+        self.name = name
+        self.size = size
+        self.contentMD5 = contentMD5
+        self.contentType = contentType
+        self.metadata = metadata
+    }
+}
+
+/// One page of a listing and the marker to ask for the next (nil on the last page).
+public struct BlobListPage: Sendable {
+    public var blobs: [BlobItem]
+    public var nextMarker: String?
+}
+
+/// A blob's bytes (or a range of them) with the properties a copy carries over.
+public struct BlobDownload: Sendable {
+    public var body: [UInt8]
+    public var contentType: String?
+    /// Base64 MD5 of the whole blob (`Content-MD5`, or `x-ms-blob-content-md5` on ranges).
+    public var contentMD5: String?
+    public var metadata: [String: String]
+    /// The blob's full size (from Content-Range on ranged reads).
+    public var totalSize: Int
+    public var etag: String?
+}
+
+/// How requests to Azure are authorized.
+public enum AzureCredential: Sendable {
+    case sharedKey(account: String, key: Secret)
+    /// A SAS token: the query string, without the leading `?`.
+    case sas(Secret)
+}

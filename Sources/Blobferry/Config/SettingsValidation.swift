@@ -1,0 +1,108 @@
+import BlobferryCrypto
+import BlobferryRedis
+import Foundation
+
+extension Settings {
+    /// Checks every setting `role` uses and throws one `.configuration` error naming the
+    /// first bad one, so nothing touches Redis or the clouds with a half-valid setup.
+    public func validate(for role: Role) throws {
+        try check(!job.isEmpty, "job is not set (BLOBFERRY_JOB or job: in the config file)")
+        try check(
+            job.count <= 64 && job.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) },
+            "job '\(job)' may hold only letters, digits, '.', '_' and '-' (64 at most)")
+        do {
+            _ = try RedisConfiguration(url: redisURL.exposedValue)
+        } catch {
+            throw BlobferryError(.configuration, "redis url (BLOBFERRY_REDIS_URL) is invalid: \(error)")
+        }
+        try check(redisOutageSeconds >= 0, "redis_outage_seconds must not be negative")
+        guard role != .admin else { return }
+
+        try validateSource()
+        try validatePartitions()
+        if role == .producer {
+            try check((1...5000).contains(producer.pageSize), "producer.page_size must be 1...5000")
+            try check(producer.listers >= 1, "producer.listers must be at least 1")
+            try check(producer.maxQueuedPerPartition >= 1, "producer.max_queued_per_partition must be at least 1")
+        }
+        if role == .consumer {
+            try validateDestination()
+            try check((1...4096).contains(consumer.concurrency), "consumer.concurrency must be 1...4096")
+            try check((1...10_000).contains(consumer.batch), "consumer.batch must be 1...10000")
+            try check(consumer.leaseSeconds >= 2, "consumer.lease_seconds must be at least 2")
+            try check(consumer.maxAttempts >= 1, "consumer.max_attempts must be at least 1")
+            try check(consumer.authFailureLimit >= 1, "consumer.auth_failure_limit must be at least 1")
+            try check(
+                consumer.partSize >= 5 * 1024 * 1024 && consumer.partSize <= 5 * 1024 * 1024 * 1024,
+                "consumer.part_size must be between 5 MiB and 5 GiB (S3's part limits)")
+            try check(
+                consumer.multipartThreshold >= consumer.partSize
+                    && consumer.multipartThreshold <= 5 * 1024 * 1024 * 1024,
+                "consumer.multipart_threshold must be at least part_size and at most 5 GiB")
+        }
+    }
+
+    private func validateSource() throws {
+        try check(!source.endpoint.isEmpty || !source.account.isEmpty,
+            "source endpoint is not set (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT or BLOBFERRY_SOURCE_ENDPOINT)")
+        try check(!source.account.isEmpty,
+            "source account is not set (AZURE_STORAGE_ACCOUNT or AccountName= in AZURE_STORAGE_CONNECTION_STRING)")
+        try check(isHTTPURL(sourceEndpoint), "source endpoint '\(sourceEndpoint)' is not an http(s) URL")
+        try check(source.key != nil || source.sasToken != nil,
+            "no Azure credentials: set AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING")
+        if let key = source.key {
+            do {
+                _ = try AzureSharedKeySigner(account: source.account, base64Key: key.exposedValue)
+            } catch {
+                throw BlobferryError(.configuration, "AZURE_STORAGE_KEY is not a valid base64 account key")
+            }
+        }
+        try check(!source.container.isEmpty, "source container is not set (BLOBFERRY_SOURCE_CONTAINER)")
+        try check(Self.isValidContainerName(source.container),
+            "source container '\(source.container)' is not a valid Azure container name (3-63 of a-z 0-9 -)")
+    }
+
+    private func validateDestination() throws {
+        try check(!destination.bucket.isEmpty, "destination bucket is not set (BLOBFERRY_DEST_BUCKET)")
+        try check(!destination.region.isEmpty, "destination region is not set (AWS_REGION)")
+        try check(destination.endpoint.isEmpty || isHTTPURL(destination.endpoint),
+            "destination endpoint '\(destination.endpoint)' is not an http(s) URL (AWS_ENDPOINT_URL_S3)")
+        try check(!destination.accessKeyID.isEmpty, "AWS_ACCESS_KEY_ID is not set")
+        try check(destination.secretAccessKey != nil, "AWS_SECRET_ACCESS_KEY is not set")
+        try check(["", "path", "virtual"].contains(destination.addressing),
+            "destination addressing must be 'path' or 'virtual'")
+        try check(destination.prefix.utf8.count < 1024, "destination prefix is longer than S3 allows")
+    }
+
+    private func validatePartitions() throws {
+        do {
+            _ = try PartitionScheme(parsing: producer.partitions)
+        } catch let error as BlobferryError {
+            throw error
+        }
+    }
+
+    /// The blob service URL, from the endpoint setting or the account's public endpoint.
+    public var sourceEndpoint: String {
+        if !source.endpoint.isEmpty {
+            return source.endpoint.hasSuffix("/") ? String(source.endpoint.dropLast()) : source.endpoint
+        }
+        return "https://\(source.account).blob.core.windows.net"
+    }
+
+    static func isValidContainerName(_ name: String) -> Bool {
+        if name == "$root" { return true }
+        let allowed = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+        return allowed && (3...63).contains(name.utf8.count) && !name.hasPrefix("-") && !name.hasSuffix("-")
+            && !name.contains("--")
+    }
+
+    private func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host != nil else { return false }
+        return scheme == "http" || scheme == "https"
+    }
+
+    private func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw BlobferryError(.configuration, message()) }
+    }
+}

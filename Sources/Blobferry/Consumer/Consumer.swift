@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+
+/// A stateless copy worker: claims keys in batches, keeps many copies in flight, and
+/// acknowledges in batches. Run as many as you like, on as many machines as you like.
+///
+/// What it promises: a claimed key is always in exactly one place in Redis (its queue,
+/// this consumer's in-flight hash, a done set or `failed`). If the process dies, its lease
+/// runs out and another consumer puts its claims back; on SIGTERM/SIGINT it finishes the
+/// copies in flight, hands back what it had not started, and exits 0.
+public final class Consumer: Sendable {
+    /// Totals of one consumer run.
+    public struct Summary: Sendable {
+        public var copied: Int
+        public var bytes: Int
+        public var failed: Int
+        public var vanished: Int
+        public var seconds: Double
+        /// Why the run ended early, when it did (credentials, unreachable services).
+        public var stoppedBy: BlobferryError?
+    }
+
+    public let id: String
+    let settings: Settings
+    let store: JobStore
+    private let azure: AzureBlobClient
+    private let s3: S3Client
+    let copier: BlobCopier
+    let stopSignal: StopSignal
+    let logger: Logger
+    let counters = ProgressCounters()
+
+    public init(
+        settings: Settings, store: JobStore, azure: AzureBlobClient, s3: S3Client, stopSignal: StopSignal,
+        logger: Logger
+    ) {
+        self.id = settings.consumer.consumerID.isEmpty ? Self.defaultID() : settings.consumer.consumerID
+        self.settings = settings
+        self.store = store
+        self.azure = azure
+        self.s3 = s3
+        self.stopSignal = stopSignal
+        self.logger = logger
+        self.copier = BlobCopier(
+            azure: azure, s3: s3, destinationPrefix: settings.destination.prefix,
+            retry: RetryPolicy(maxAttempts: settings.consumer.maxAttempts),
+            multipartThreshold: settings.consumer.multipartThreshold, partSize: settings.consumer.partSize,
+            partsInFlight: 4, logger: logger)
+    }
+
+    public var progress: ProgressCounters { counters }
+
+    /// Checks that both clouds accept the credentials and the container and bucket exist,
+    /// before any key is claimed.
+    public func preflight() async throws {
+        do {
+            try await azure.checkAccess()
+        } catch let error as RemoteError {
+            throw error.asStartupError(
+                what: "source container '\(azure.container)'",
+                credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
+        }
+        do {
+            try await s3.checkAccess()
+        } catch let error as RemoteError {
+            throw error.asStartupError(
+                what: "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+        }
+    }
+
+    /// Copies until the job is complete (or forever with `wait_for_more`), a stop signal,
+    /// or an error that needs a person.
+    public func run() async throws -> Summary {
+        let started = Date()
+        try await preflight()
+        guard let partitions = try await waitForJob() else {
+            return summary(since: started, stoppedBy: nil)
+        }
+        logger.info("consumer \(id) copying with \(settings.consumer.concurrency) in flight")
+        let heartbeat = Task { await self.heartbeatLoop() }
+        defer { heartbeat.cancel() }
+        let loop = CopyLoop(consumer: self, partitions: partitions)
+        let stoppedBy = try await loop.run()
+        return summary(since: started, stoppedBy: stoppedBy)
+    }
+
+    private func summary(since started: Date, stoppedBy: BlobferryError?) -> Summary {
+        let totals = counters.snapshot()
+        return Summary(
+            copied: totals.copied, bytes: totals.bytes, failed: totals.failed, vanished: totals.vanished,
+            seconds: Date().timeIntervalSince(started), stoppedBy: stoppedBy)
+    }
+
+    /// Waits until a producer has created the job; returns its partitions.
+    private func waitForJob() async throws -> [String]? {
+        var announced = false
+        while !stopSignal.isStopping {
+            let fields = try await store.metaFields()
+            if !fields.isEmpty {
+                let meta = JobMeta(fields: fields)
+                try meta.checkCompatible(with: settings, role: .consumer)
+                return try PartitionScheme(parsing: meta.partitions).partitions
+            }
+            if !announced {
+                logger.info("job '\(settings.job)' has not been started by a producer yet; waiting")
+                announced = true
+            }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        return nil
+    }
+
+    /// Keeps this consumer's lease alive and returns dead consumers' claims to the queues.
+    private func heartbeatLoop() async {
+        let interval = max(0.5, settings.consumer.leaseSeconds / 3)
+        while !Task.isCancelled {
+            do {
+                let reaped = try await store.heartbeat(
+                    consumer: id, leaseSeconds: settings.consumer.leaseSeconds,
+                    maxAttempts: settings.consumer.maxAttempts)
+                if reaped.expired > 0 {
+                    logger.warning(
+                        "\(reaped.expired) consumer(s) stopped heartbeating: \(reaped.requeued) keys back in their queues, \(reaped.failed) out of attempts")
+                }
+            } catch {
+                logger.warning("heartbeat failed: \(error)")
+            }
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+        }
+    }
+
+    static func defaultID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max) % 100_000)"
+    }
+}
+
+extension RemoteError {
+    /// The one line a person reads when a preflight check fails.
+    func asStartupError(what: String, credentials: String) -> BlobferryError {
+        switch kind {
+        case .authorization:
+            return BlobferryError(
+                .credentials, "\(service.rawValue) rejected the credentials for \(what) (\(status.map(String.init) ?? "") \(code ?? "")): check \(credentials)",
+                underlying: self)
+        case .notFound:
+            return BlobferryError(.notFound, "\(what) does not exist (\(service.rawValue) \(code ?? "404"))", underlying: self)
+        case .transient:
+            return BlobferryError(.unreachable, "\(what) is unreachable: \(self)", underlying: self)
+        case .permanent:
+            return BlobferryError(.failed, "\(what): \(self)", underlying: self)
+        }
+    }
+}

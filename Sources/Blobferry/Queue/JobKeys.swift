@@ -1,0 +1,41 @@
+import BlobferryRedis
+
+/// The Redis key layout of one job, in one place (the README documents it for redis-cli
+/// users; it is a contract). Every key lives under `blobferry:<job>:`.
+public struct JobKeys: Sendable {
+    public let job: String
+    /// `blobferry:<job>:`
+    public let base: String
+
+    public init(job: String) {
+        self.job = job
+        self.base = "blobferry:\(job):"
+    }
+
+    /// HASH: source, container, bucket, prefix, partition scheme, created, producer state.
+    public var meta: String { base + "meta" }
+    /// ZSET: consumer id -> lease expiry (ms since epoch, Redis server clock).
+    public var consumers: String { base + "consumers" }
+    /// HASH: key -> last error, for keys that exhausted their attempts.
+    public var failed: String { base + "failed" }
+    /// HASH: listed, skipped, enqueued, copied, bytes, retried, failed, vanished, requeued.
+    public var stats: String { base + "stats" }
+    /// HASH: key -> attempts used so far (lease expiries and in-process retries).
+    public var attempts: String { base + "attempts" }
+    /// SET: partitions fully listed in the current pass.
+    public var listedPartitions: String { base + "listed" }
+    /// HASH: partition -> keys listed in the current pass.
+    public var listedCounts: String { base + "listed-count" }
+    /// HASH: key -> partition, the claims of one consumer not yet acknowledged.
+    public func inflight(_ consumer: String) -> String { base + "inflight:" + consumer }
+    /// LIST: keys waiting to be copied (producer LPUSH, consumers RPOP).
+    public func queue(_ partition: String) -> String { base + "p:" + partition + ":queue" }
+    /// SET: keys already migrated.
+    public func done(_ partition: String) -> String { base + "p:" + partition + ":done" }
+    /// STRING: the listing marker to resume from; `done` once the partition is listed.
+    public func cursor(_ partition: String) -> String { base + "p:" + partition + ":cursor" }
+
+    /// The value a partition's cursor holds once it is fully listed (membership of
+    /// `listedPartitions` is what the code trusts; this is for people reading redis-cli).
+    public static let listedCursor = "done"
+}

@@ -1,0 +1,108 @@
+import BlobferryRedis
+import Foundation
+
+/// Where a partition's listing stands at the start of a run.
+public struct ListingPosition: Sendable, Equatable {
+    /// Fully listed in this pass: nothing to do.
+    public var isListed: Bool
+    /// The marker to resume from ("" = from the start).
+    public var marker: String
+}
+
+extension JobStore {
+    /// Starts or resumes a listing pass. A run after a completed pass starts a new one
+    /// (so new blobs are found; the done sets keep old ones from being copied again);
+    /// a run after an interrupted pass resumes it from the saved markers.
+    /// Returns the pass number and whether it resumes.
+    public func beginListing(settings: Settings, scheme: PartitionScheme) async throws -> (pass: Int, resumed: Bool) {
+        let keys = self.keys
+        let wanted = JobMeta(settings: settings)
+        let fields = try await metaFields()
+        if !fields.isEmpty {
+            try JobMeta(fields: fields).checkCompatible(with: settings, role: .producer)
+        }
+        let current = JobMeta(fields: fields)
+        if current.producerState == "listing" {
+            return (current.pass, true)
+        }
+        let pass = current.pass + 1
+        let now = ISO8601DateFormatter().string(from: Date())
+        try await runIdempotent { connection in
+            var commands: [[RedisArgument]] = [
+                ["DEL", RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts)],
+                ["HSET", RedisArgument(keys.stats), "listed", "0", "enqueued", "0", "skipped", "0"],
+            ]
+            for partition in scheme.partitions {
+                commands.append(["DEL", RedisArgument(keys.cursor(partition))])
+            }
+            commands.append([
+                "HSET", RedisArgument(keys.meta), "source", RedisArgument(wanted.source),
+                "container", RedisArgument(wanted.container), "bucket", RedisArgument(wanted.bucket),
+                "prefix", RedisArgument(wanted.prefix), "partitions", RedisArgument(wanted.partitions),
+                "pass", RedisArgument(pass), "listing_started", RedisArgument(now),
+            ])
+            commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
+            // Last: only once everything above is in place does the pass count as started.
+            commands.append(["HSET", RedisArgument(keys.meta), "producer", "listing"])
+            for reply in try connection.pipeline(commands) {
+                if case .error(let message) = reply { throw RedisError(.serverError, message) }
+            }
+        }
+        return (pass, false)
+    }
+
+    /// Where `partition`'s lister starts.
+    public func listingPosition(of partition: String) async throws -> ListingPosition {
+        let keys = self.keys
+        return try await runIdempotent { connection in
+            let replies = try connection.pipeline([
+                ["SISMEMBER", RedisArgument(keys.listedPartitions), RedisArgument(partition)],
+                ["GET", RedisArgument(keys.cursor(partition))],
+            ])
+            let listed = replies[0].int == 1
+            return ListingPosition(isListed: listed, marker: listed ? "" : (replies[1].string ?? ""))
+        }
+    }
+
+    /// Pushes one listed page's keys (those not yet done) and saves the next marker, in one
+    /// atomic step. Returns how many were enqueued and the queue's length after.
+    public func enqueuePage(partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String])
+        async throws -> (enqueued: Int, queueLength: Int)
+    {
+        let keys = self.keys
+        let reply = try await run { connection in
+            try connection.evalScript(
+                QueueScripts.enqueuePage,
+                keys: [
+                    RedisArgument(keys.queue(partition)), RedisArgument(keys.done(partition)),
+                    RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
+                    RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
+                ],
+                arguments: [RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? "")]
+                    + pageKeys.map { RedisArgument($0) })
+        }
+        let values = reply.array ?? []
+        return (values.first?.int ?? 0, values.count > 1 ? values[1].int ?? 0 : 0)
+    }
+
+    /// Keys waiting in `partition`'s queue (the producer's back-pressure reads this).
+    public func queueLength(of partition: String) async throws -> Int {
+        let key = keys.queue(partition)
+        return try await runIdempotent { try $0.send("LLEN", RedisArgument(key)).int ?? 0 }
+    }
+
+    /// Marks the pass complete: consumers may now exit once the queues drain.
+    public func finishListing() async throws {
+        let keys = self.keys
+        let now = ISO8601DateFormatter().string(from: Date())
+        _ = try await runIdempotent { connection in
+            try connection.send("HSET", RedisArgument(keys.meta), "producer", "listed", "listing_finished", RedisArgument(now))
+        }
+    }
+
+    /// The job's meta hash as stored (empty before the first producer run).
+    public func metaFields() async throws -> [String: String] {
+        let key = keys.meta
+        return try await runIdempotent { Self.hash(try $0.send("HGETALL", RedisArgument(key))) }
+    }
+}

@@ -1,0 +1,101 @@
+import BlobferryRedis
+import Dispatch
+import Foundation
+import Logging
+
+/// The job's shared state in Redis, behind one connection confined to its own serial
+/// queue: hiredis calls block, and running them there keeps Swift's cooperative threads
+/// free for copies while Redis is slow or away.
+///
+/// While Redis is unreachable a call waits and retries (the connection's reconnect
+/// window is the job's `redis_outage_seconds`); after that it throws
+/// `BlobferryError(.unreachable)` and the process exits non-zero with its work intact
+/// in Redis.
+public final class JobStore: @unchecked Sendable {
+    public let keys: JobKeys
+    private let queue = DispatchQueue(label: "blobferry.redis")
+    /// Touched only on `queue`.
+    private let connection: RedisConnection
+    private let redactedURL: String
+
+    /// Connects once (fails fast if Redis is down or rejects the password).
+    public init(settings: Settings, logger: Logger) throws {
+        var configuration: RedisConfiguration
+        do {
+            configuration = try RedisConfiguration(url: settings.redisURL.exposedValue)
+        } catch {
+            throw BlobferryError(.configuration, "redis url (BLOBFERRY_REDIS_URL) is invalid: \(error)")
+        }
+        configuration.reconnectWindow = settings.redisOutageSeconds
+        redactedURL = configuration.redactedURL
+        keys = JobKeys(job: settings.job)
+        do {
+            connection = try RedisConnection(configuration: configuration)
+        } catch let error as RedisError {
+            throw Self.translate(error, url: configuration.redactedURL)
+        }
+        let url = redactedURL
+        connection.onReconnectAttempt = { attempt, error in
+            if attempt == 1 || attempt % 10 == 0 {
+                logger.warning("Redis at \(url) unreachable (attempt \(attempt)): \(error.message); retrying")
+            }
+        }
+    }
+
+    /// Runs `body` with the connection on the Redis queue; Redis errors become
+    /// `BlobferryError`s a person can act on.
+    public func run<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    continuation.resume(returning: try body(self.connection))
+                } catch let error as RedisError {
+                    continuation.resume(throwing: Self.translate(error, url: self.redactedURL))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Like `run`, but retries while the connection broke mid-call, for operations that are
+    /// safe to repeat (reads, and scripts written to count nothing twice).
+    public func runIdempotent<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+        while true {
+            do {
+                return try await run(body)
+            } catch let error as BlobferryError where error.isRedisInterruption {
+                continue
+            }
+        }
+    }
+
+    /// How many times the connection was re-established; a change means replies may have
+    /// been lost, and consumers reconcile their claims.
+    public func reconnectCount() async throws -> Int {
+        try await run { $0.reconnectCount }
+    }
+
+    static func translate(_ error: RedisError, url: String) -> BlobferryError {
+        switch error.code {
+        case .authenticationFailed:
+            return BlobferryError(.credentials, "Redis at \(url) rejected the credentials: \(error.message)", underlying: error)
+        case .connectionFailed:
+            return BlobferryError(.unreachable, "Redis at \(url) is unreachable: \(error.message)", underlying: error)
+        case .connectionLost, .timeout:
+            return BlobferryError(.unreachable, "Redis at \(url): \(error.message)", underlying: error)
+        case .invalidURL:
+            return BlobferryError(.configuration, "redis url is invalid: \(error.message)", underlying: error)
+        default:
+            return BlobferryError(.failed, "Redis at \(url): \(error.message)", underlying: error)
+        }
+    }
+}
+
+extension BlobferryError {
+    /// A Redis call that broke mid-flight (the next call reconnects).
+    var isRedisInterruption: Bool {
+        guard let redis = underlying as? RedisError else { return false }
+        return redis.code == .connectionLost || redis.code == .timeout
+    }
+}

@@ -1,0 +1,232 @@
+import BlobferryCrypto
+import BlobferryHTTP
+import Foundation
+
+/// The S3 operations blobferry needs, on one bucket, signed with SigV4 over the shared
+/// HTTP engine. Works with AWS (virtual-hosted URLs) and S3-compatible servers
+/// (path-style URLs: SeaweedFS, MinIO, moto).
+public final class S3Client: Sendable {
+    /// S3's limit on a key's length in UTF-8 bytes.
+    public static let maxKeyBytes = 1024
+
+    public let bucket: String
+    private let scheme: String
+    private let authority: String
+    private let pathStyle: Bool
+    private let signer: SigV4Signer
+    private let http: HTTPEngine
+    private let timeout: TimeInterval
+
+    /// `endpoint` empty means AWS in `region`; `addressing` is "path", "virtual" or "" (auto).
+    public init(
+        endpoint: String, region: String, bucket: String, addressing: String = "",
+        credentials: AWSCredentials, http: HTTPEngine, timeout: TimeInterval = 300
+    ) throws {
+        let base = endpoint.isEmpty ? "https://s3.\(region).amazonaws.com" : endpoint
+        guard let components = URLComponents(string: base), let scheme = components.scheme,
+            let host = components.host
+        else {
+            throw BlobferryError(.configuration, "destination endpoint '\(endpoint)' is not a URL")
+        }
+        self.scheme = scheme
+        self.authority = components.port.map { "\(host):\($0)" } ?? host
+        self.pathStyle = addressing == "path" || (addressing.isEmpty && !endpoint.isEmpty)
+        self.bucket = bucket
+        self.signer = SigV4Signer(credentials: credentials, region: region, service: "s3")
+        self.http = http
+        self.timeout = timeout
+    }
+
+    /// Uploads one object; S3 checks the bytes against `contentMD5` (base64) and rejects a
+    /// corrupted body with BadDigest.
+    @discardableResult
+    public func putObject(
+        key: String, body: [UInt8], contentMD5: String, contentType: String? = nil, metadata: [String: String] = [:]
+    ) async throws -> String? {
+        var headers = [HTTPHeader("Content-MD5", contentMD5)]
+        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
+        headers += Self.metadataHeaders(metadata)
+        let response = try await send("PUT", key: key, headers: headers, body: body, operation: "PutObject")
+        return response.header("etag")
+    }
+
+    /// An object's size, ETag, content type and metadata, or nil when it does not exist.
+    public func headObject(key: String) async throws -> S3ObjectHead? {
+        do {
+            let response = try await send("HEAD", key: key, operation: "HeadObject")
+            var metadata: [String: String] = [:]
+            for header in response.headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
+                metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
+            }
+            return S3ObjectHead(
+                size: Int(response.header("content-length") ?? "") ?? 0, etag: response.header("etag"),
+                contentType: response.header("content-type"), metadata: metadata)
+        } catch let error as RemoteError where error.kind == .notFound {
+            return nil
+        }
+    }
+
+    /// An object's bytes (verification and tests).
+    public func getObject(key: String) async throws -> [UInt8] {
+        try await send("GET", key: key, operation: "GetObject").body
+    }
+
+    public func deleteObject(key: String) async throws {
+        _ = try await send("DELETE", key: key, operation: "DeleteObject")
+    }
+
+    /// Checks that the bucket exists and the credentials reach it (every consumer's
+    /// preflight). A HEAD has no body, so S3's error code is inferred from the status.
+    public func checkAccess() async throws {
+        do {
+            _ = try await send("HEAD", key: nil, operation: "HeadBucket")
+        } catch var error as RemoteError where error.code == nil {
+            if error.kind == .notFound { error.code = "NoSuchBucket" }
+            if error.kind == .authorization { error.code = "AccessDenied" }
+            throw error
+        }
+    }
+
+    /// Creates the bucket (demo and tests); one that already exists and is ours is fine.
+    public func createBucket() async throws {
+        do {
+            _ = try await send("PUT", key: nil, operation: "CreateBucket")
+        } catch let error as RemoteError where error.code == "BucketAlreadyOwnedByYou" || error.code == "BucketAlreadyExists" {
+            return
+        }
+    }
+
+    /// One page of ListObjectsV2: keys under `prefix` and the token for the next page.
+    public func listObjects(prefix: String, continuationToken: String?, maxKeys: Int = 1000) async throws
+        -> (keys: [String], next: String?)
+    {
+        var query = [("list-type", "2"), ("max-keys", String(maxKeys))]
+        if !prefix.isEmpty { query.append(("prefix", prefix)) }
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        let response = try await send("GET", key: nil, query: query, operation: "ListObjectsV2")
+        let keys = XMLText.values(of: "Key", in: response.body) ?? []
+        let truncated = XMLText.first("IsTruncated", in: response.body) == "true"
+        return (keys, truncated ? XMLText.first("NextContinuationToken", in: response.body) : nil)
+    }
+
+    // MARK: - Multipart upload
+
+    public func createMultipartUpload(key: String, contentType: String?, metadata: [String: String]) async throws
+        -> String
+    {
+        var headers = Self.metadataHeaders(metadata)
+        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
+        let response = try await send(
+            "POST", key: key, query: [("uploads", "")], headers: headers, operation: "CreateMultipartUpload")
+        guard let uploadID = XMLText.first("UploadId", in: response.body), !uploadID.isEmpty else {
+            throw RemoteError(service: .s3, kind: .transient, message: "CreateMultipartUpload returned no UploadId")
+        }
+        return uploadID
+    }
+
+    /// Uploads one part with its own Content-MD5; returns the part's ETag.
+    public func uploadPart(key: String, uploadID: String, partNumber: Int, body: [UInt8], contentMD5: String)
+        async throws -> String
+    {
+        let response = try await send(
+            "PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
+            headers: [HTTPHeader("Content-MD5", contentMD5)], body: body, operation: "UploadPart")
+        guard let etag = response.header("etag") else {
+            throw RemoteError(service: .s3, kind: .transient, message: "UploadPart returned no ETag")
+        }
+        return etag
+    }
+
+    public func completeMultipartUpload(key: String, uploadID: String, partETags: [String]) async throws {
+        var xml = "<CompleteMultipartUpload>"
+        for (index, etag) in partETags.enumerated() {
+            xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(Self.escapeXML(etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let body = Array(xml.utf8)
+        let response = try await send(
+            "POST", key: key, query: [("uploadId", uploadID)],
+            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))], body: body,
+            operation: "CompleteMultipartUpload")
+        // S3 may answer 200 with an error document when the completion fails late.
+        if let code = XMLText.first("Code", in: response.body) {
+            throw RemoteError(service: .s3, kind: .transient, status: 200, code: code, message: "CompleteMultipartUpload failed")
+        }
+    }
+
+    public func abortMultipartUpload(key: String, uploadID: String) async throws {
+        do {
+            _ = try await send("DELETE", key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
+        } catch let error as RemoteError where error.kind == .notFound {
+            return
+        }
+    }
+
+    /// Multipart uploads started and neither completed nor aborted (tests: nothing leaks).
+    public func listMultipartUploads(prefix: String = "") async throws -> [String] {
+        var query = [("uploads", "")]
+        if !prefix.isEmpty { query.append(("prefix", prefix)) }
+        let response = try await send("GET", key: nil, query: query, operation: "ListMultipartUploads")
+        return XMLText.values(of: "UploadId", in: response.body) ?? []
+    }
+
+    // MARK: - Requests
+
+    private func send(
+        _ method: String, key: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
+        body: [UInt8] = [], operation: String
+    ) async throws -> HTTPResponse {
+        if let key, key.utf8.count > Self.maxKeyBytes {
+            throw RemoteError(
+                service: .s3, kind: .permanent, code: "KeyTooLongError",
+                message: "key is \(key.utf8.count) bytes of UTF-8; S3 allows \(Self.maxKeyBytes)")
+        }
+        let host = pathStyle ? authority : "\(bucket).\(authority)"
+        var path = pathStyle ? "/" + AWSURIEncoding.encode(bucket, encodeSlash: true) : ""
+        if let key {
+            path += "/" + AWSURIEncoding.encode(key, encodeSlash: false)
+        } else if !pathStyle {
+            path = "/"
+        }
+        var headers = extra
+        if method == "PUT" || method == "POST" || !body.isEmpty {
+            headers.append(HTTPHeader("Content-Length", String(body.count)))
+        }
+        let signed = signer.sign(
+            method: method, host: host, encodedPath: path, query: query,
+            headers: headers.map { ($0.name, $0.value) }, payload: .unsigned, date: Date())
+        headers += signed.map { HTTPHeader($0.0, $0.1) }
+        let queryString = query.sorted { $0.0 < $1.0 }
+            .map { $0.1.isEmpty && $0.0 == "uploads" ? "uploads" : AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true) }
+            .joined(separator: "&")
+        let url = "\(scheme)://\(host)\(path)" + (queryString.isEmpty ? "" : "?" + queryString)
+        let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPError {
+            throw RemoteError.from(transport: error, service: .s3, operation: "\(operation) on \(authority)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw RemoteError.from(response: response, service: .s3, operation: operation)
+        }
+        return response
+    }
+
+    private static func metadataHeaders(_ metadata: [String: String]) -> [HTTPHeader] {
+        metadata.sorted { $0.key < $1.key }.map { HTTPHeader("x-amz-meta-\($0.key.lowercased())", $0.value) }
+    }
+
+    private static func escapeXML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+/// What HEAD Object tells about an object.
+public struct S3ObjectHead: Sendable, Equatable {
+    public var size: Int
+    public var etag: String?
+    public var contentType: String?
+    public var metadata: [String: String]
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+extension JobStatus {
+    /// The one JSON object `status --json` prints.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The human view: totals, rate, ETA, then one row per partition that has anything
+    /// (every partition with `allPartitions`).
+    public func text(allPartitions: Bool = false) -> String {
+        var lines: [String] = []
+        lines.append("job \(job): producer \(producer)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(complete ? "COMPLETE" : "in progress")")
+        lines.append(
+            "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  failed \(failed)  vanished \(vanished)  requeued \(requeued)")
+        let eta = etaSeconds.map { Self.humanDuration($0) } ?? "-"
+        lines.append("rate \(String(format: "%.1f", rate)) objects/s  ETA \(complete ? "done" : eta)")
+        let shown = partitions.filter { allPartitions || $0.queued > 0 || $0.done > 0 || $0.listed > 0 }
+        if !shown.isEmpty {
+            lines.append("")
+            lines.append(Self.row("partition", "listing", "listed", "queued", "done"))
+            for partition in shown {
+                lines.append(
+                    Self.row(
+                        partition.name, partition.listingComplete ? "listed" : (producer == "listing" ? "listing" : "-"),
+                        String(partition.listed), String(partition.queued), String(partition.done)))
+            }
+            let hidden = partitions.count - shown.count
+            if hidden > 0 { lines.append("(\(hidden) empty partitions not shown; --all-partitions shows them)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func row(_ columns: String...) -> String {
+        columns.enumerated().map { index, text in
+            let width = index == 0 ? 12 : 10
+            return index == 0
+                ? text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: max(0, width - text.count)) + text
+        }.joined()
+    }
+
+    static func humanBytes(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func humanDuration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m\(total % 60)s" }
+        return "\(total / 3600)h\((total % 3600) / 60)m"
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Blobferry
+
+/// Options every blobferry executable takes; each overrides the config file and the
+/// environment.
+public struct CommonOptions: ParsableArguments {
+    @Option(help: "YAML config file (default: $BLOBFERRY_CONFIG).")
+    var config: String?
+
+    @Option(help: "Job name: Redis keys live under blobferry:<job>: (default: $BLOBFERRY_JOB).")
+    var job: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+
+    public init() {}
+
+    /// Settings from defaults, file, environment and these flags.
+    func settings() throws -> Settings {
+        var settings = try SettingsLoader.load(configPath: config)
+        if let job { settings.job = job }
+        if let logLevel { settings.logLevel = logLevel }
+        return settings
+    }
+}
+
+/// Runs a command body the blobferry way: errors become one stderr line and an exit code.
+func runReportingErrors(_ program: String, _ body: () async throws -> Int32) async throws {
+    let status: Int32
+    do {
+        status = try await body()
+    } catch let error as BlobferryError {
+        printError("\(program): \(error.message)")
+        throw ExitCode(error.exitCode)
+    } catch let error as RemoteError {
+        printError("\(program): \(error)")
+        throw ExitCode(BlobferryError.Code.failed.rawValue)
+    }
+    if status != 0 { throw ExitCode(status) }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Blobferry
+import Foundation
+
+/// `blobferry-consumer`: copies claimed blobs from Azure to S3. Run any number of them.
+public struct ConsumerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "blobferry-consumer",
+        abstract: "Copy queued blobs from Azure to S3; exits 0 when the job is complete.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Copies in flight in this process.")
+    var concurrency: Int?
+
+    @Option(help: "Keys claimed and acknowledged per Redis round trip.")
+    var batch: Int?
+
+    @Option(help: "This consumer's id (default: host-pid-random).")
+    var id: String?
+
+    @Flag(help: "Keep waiting for more work when the job is complete.")
+    var waitForMore = false
+
+    public init() {}
+
+    public func run() async throws {
+        try await runReportingErrors("blobferry-consumer") {
+            var settings = try common.settings()
+            if let concurrency { settings.consumer.concurrency = concurrency }
+            if let batch { settings.consumer.batch = batch }
+            if let id { settings.consumer.consumerID = id }
+            if waitForMore { settings.consumer.waitForMore = true }
+            try settings.validate(for: .consumer)
+
+            let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)
+            let stop = StopSignal()
+            stop.installHandlers()
+            let http = try Runtime.httpEngine(connections: settings.consumer.concurrency)
+            defer { http.shutdown() }
+            let store = try JobStore(settings: settings, logger: logger)
+            let consumer = Consumer(
+                settings: settings, store: store, azure: try Runtime.azureClient(settings: settings, http: http),
+                s3: try Runtime.s3Client(settings: settings, http: http), stopSignal: stop, logger: logger)
+            let summary = try await consumer.run()
+            let rate = Double(summary.copied) / max(0.001, summary.seconds)
+            print(
+                "consumer \(consumer.id): copied \(summary.copied) (\(summary.bytes) bytes), failed \(summary.failed), vanished \(summary.vanished) in \(String(format: "%.1f", summary.seconds)) s (\(String(format: "%.1f", rate)) objects/s)")
+            if let stoppedBy = summary.stoppedBy { throw stoppedBy }
+            return 0
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Blobferry
+import Foundation
+
+/// `blobferry-producer`: lists the container into the job's Redis queues.
+public struct ProducerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "blobferry-producer",
+        abstract: "List an Azure container into per-partition Redis queues (resumable).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Partition scheme: one-char, two-char, or a comma-separated prefix list.")
+    var partitions: String?
+
+    @Option(help: "Partitions listed at the same time.")
+    var listers: Int?
+
+    @Option(help: "Pause a partition while its queue holds this many keys.")
+    var maxQueuedPerPartition: Int?
+
+    public init() {}
+
+    public func run() async throws {
+        try await runReportingErrors("blobferry-producer") {
+            var settings = try common.settings()
+            if let partitions { settings.producer.partitions = partitions }
+            if let listers { settings.producer.listers = listers }
+            if let maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = maxQueuedPerPartition }
+            try settings.validate(for: .producer)
+
+            let logger = Runtime.logger(label: "blobferry-producer", level: settings.logLevel)
+            let stop = StopSignal()
+            stop.installHandlers()
+            let http = try Runtime.httpEngine(connections: settings.producer.listers)
+            defer { http.shutdown() }
+            let store = try JobStore(settings: settings, logger: logger)
+            let azure = try Runtime.azureClient(settings: settings, http: http)
+            let producer = try Producer(settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
+            let started = Date()
+            let line = ProgressLine {
+                let totals = producer.progress.snapshot()
+                let rate = Double(totals.listed) / max(0.001, Date().timeIntervalSince(started))
+                return "listed \(totals.listed)  enqueued \(totals.enqueued)  skipped \(totals.listed - totals.enqueued)  \(Int(rate)) keys/s"
+            }
+            let summary: Producer.Summary?
+            do {
+                summary = try await producer.run()
+                line.finish()
+            } catch {
+                line.finish()
+                throw error
+            }
+            guard let summary else {
+                logger.info("stopped by signal; the next run resumes from the saved markers")
+                return 0
+            }
+            let rate = Double(summary.listed) / max(0.001, summary.seconds)
+            print(
+                "pass \(summary.pass)\(summary.resumed ? " (resumed)" : ""): listed \(summary.listed), enqueued \(summary.enqueued), skipped \(summary.listed - summary.enqueued) in \(String(format: "%.1f", summary.seconds)) s (\(Int(rate)) keys/s)")
+            return 0
+        }
+    }
+}
