@@ -1,3 +1,0 @@
-import BlobferryCLI
-
-await ProducerCommand.main()
