@@ -95,11 +95,44 @@ struct ConfigFile: Decodable {
             throw BlobferryError(.configuration, "config file \(path): not UTF-8 text")
         }
         do {
+            try rejectUnknownSettings(in: text, path: path)
             return try YAMLDecoder().decode(ConfigFile.self, from: text)
+        } catch let error as BlobferryError {
+            throw error
         } catch let error as DecodingError {
             throw BlobferryError(.configuration, "config file \(path): \(Self.describe(error))")
         } catch {
             throw BlobferryError(.configuration, "config file \(path): invalid YAML (\(error))")
+        }
+    }
+
+    /// The settings a file may hold, by section; a misspelt name is an error, not a
+    /// silently ignored line.
+    private static let knownSettings: [String: Set<String>] = [
+        "": ["job", "redis", "source", "destination", "producer", "consumer", "redis_outage_seconds", "log_level"],
+        "redis": ["url"],
+        "source": ["connection_string", "endpoint", "account", "key", "sas_token", "container"],
+        "destination": [
+            "endpoint", "region", "bucket", "prefix", "addressing", "access_key_id", "secret_access_key",
+            "session_token",
+        ],
+        "producer": ["partitions", "listers", "max_queued_per_partition", "page_size"],
+        "consumer": [
+            "concurrency", "batch", "lease_seconds", "max_attempts", "auth_failure_limit", "wait_for_more",
+            "multipart_threshold", "part_size",
+        ],
+    ]
+
+    private static func rejectUnknownSettings(in text: String, path: String) throws {
+        guard let root = try Yams.load(yaml: text) as? [String: Any] else { return }
+        for (name, value) in root {
+            guard knownSettings[""]?.contains(name) == true else {
+                throw BlobferryError(.configuration, "config file \(path): unknown setting '\(name)'")
+            }
+            guard let section = value as? [String: Any], let allowed = knownSettings[name] else { continue }
+            for key in section.keys where !allowed.contains(key) {
+                throw BlobferryError(.configuration, "config file \(path): unknown setting '\(name).\(key)'")
+            }
         }
     }
 
