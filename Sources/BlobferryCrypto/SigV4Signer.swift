@@ -64,7 +64,8 @@ public struct SigV4Signer: Sendable {
     public static func canonicalQuery(_ query: [(String, String)]) -> String {
         query.map { (AWSURIEncoding.encode($0.0, encodeSlash: true), AWSURIEncoding.encode($0.1, encodeSlash: true)) }
             .sorted { lhs, rhs in
-                lhs.0 == rhs.0 ? lhs.1.utf8.lexicographicallyPrecedes(rhs.1.utf8)
+                lhs.0 == rhs.0
+                    ? lhs.1.utf8.lexicographicallyPrecedes(rhs.1.utf8)
                     : lhs.0.utf8.lexicographicallyPrecedes(rhs.0.utf8)
             }
             .map { $0.0 + "=" + $0.1 }

@@ -1,6 +1,7 @@
-@testable import BlobferryCrypto
 import Foundation
 import Testing
+
+@testable import BlobferryCrypto
 
 /// Every request and token in Vectors/azure_vectors.json, produced by azure-storage-blob:
 /// the Authorization value, its string-to-sign and each SAS token must be identical.
@@ -100,7 +101,8 @@ struct AzureVectorTests {
     @Test func repeatedQueryParametersAreCommaJoinedSorted() throws {
         let signer = try AzureSharedKeySigner(account: "acct", base64Key: Self.key)
         let text = signer.stringToSign(
-            method: "get", encodedPath: "", query: [("Include", "snapshots"), ("include", "metadata"), ("comp", "list")],
+            method: "get", encodedPath: "",
+            query: [("Include", "snapshots"), ("include", "metadata"), ("comp", "list")],
             headers: [("Content-Length", "0")])
         #expect(text == "GET\n\n\n\n\n\n\n\n\n\n\n\n/acct/\ncomp:list\ninclude:metadata,snapshots")
     }

@@ -1,6 +1,7 @@
-@testable import BlobferryCrypto
 import Foundation
 import Testing
+
+@testable import BlobferryCrypto
 
 /// The worked examples of "Signature Calculations for the Authorization Header: Transferring
 /// Payload in a Single Chunk" (Amazon S3 API reference): examplebucket, 2013-05-24, us-east-1.
@@ -51,7 +52,8 @@ struct SigV4DocumentationTests {
     @Test func putObject() {
         let body = Array("Welcome to Amazon S3.".utf8)
         let headers = Self.signer.sign(
-            method: "PUT", host: Self.host, encodedPath: "/" + AWSURIEncoding.encode("test$file.text", encodeSlash: false),
+            method: "PUT", host: Self.host,
+            encodedPath: "/" + AWSURIEncoding.encode("test$file.text", encodeSlash: false),
             query: [],
             headers: [("Date", "Fri, 24 May 2013 00:00:00 GMT"), ("x-amz-storage-class", "REDUCED_REDUNDANCY")],
             payload: .bytes(body), date: Self.date)

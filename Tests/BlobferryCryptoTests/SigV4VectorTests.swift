@@ -1,11 +1,13 @@
-@testable import BlobferryCrypto
 import Foundation
 import Testing
+
+@testable import BlobferryCrypto
 
 /// Every request in Vectors/sigv4_vectors.json, signed by botocore's S3SigV4Auth: each header
 /// SigV4Signer returns must equal botocore's, character for character.
 struct SigV4VectorTests {
-    static let vectors: [SigV4VectorFile.Vector] = (try? VectorFiles.load("sigv4_vectors", as: SigV4VectorFile.self))?
+    static let vectors: [SigV4VectorFile.Vector] =
+        (try? VectorFiles.load("sigv4_vectors", as: SigV4VectorFile.self))?
         .vectors ?? []
 
     static func sign(_ vector: SigV4VectorFile.Vector) -> [(String, String)] {
