@@ -73,7 +73,9 @@ let package = Package(
         .testTarget(
             name: "BlobferryCryptoTests", dependencies: ["BlobferryCrypto", "BlobferryTestSupport"],
             resources: [.copy("Vectors")]),
-        .testTarget(name: "BlobferryTests", dependencies: ["Blobferry", "BlobferryTestSupport"]),
+        .testTarget(
+            name: "BlobferryTests",
+            dependencies: ["Blobferry", "BlobferryHTTP", "BlobferryCrypto", "BlobferryRedis", "BlobferryTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -196,9 +196,7 @@ public final class S3Client: Sendable {
             method: method, host: host, encodedPath: path, query: query,
             headers: headers.map { ($0.name, $0.value) }, payload: .unsigned, date: Date())
         headers += signed.map { HTTPHeader($0.0, $0.1) }
-        let queryString = query.sorted { $0.0 < $1.0 }
-            .map { $0.1.isEmpty && $0.0 == "uploads" ? "uploads" : AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true) }
-            .joined(separator: "&")
+        let queryString = SigV4Signer.canonicalQuery(query)
         let url = "\(scheme)://\(host)\(path)" + (queryString.isEmpty ? "" : "?" + queryString)
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
         let response: HTTPResponse
