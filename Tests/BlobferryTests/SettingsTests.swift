@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@testable import Blobferry
+
+struct SettingsTests {
+    static let key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+    static let complete: [String: String] = [
+        "BLOBFERRY_JOB": "job1",
+        "BLOBFERRY_REDIS_URL": "redis://user:s3cret@127.0.0.1:6379/2",
+        "AZURE_STORAGE_CONNECTION_STRING":
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(key);BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+        "BLOBFERRY_SOURCE_CONTAINER": "photos",
+        "BLOBFERRY_DEST_BUCKET": "archive",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:8333",
+    ]
+
+    @Test func theEnvironmentAloneConfiguresAJob() throws {
+        let settings = try SettingsLoader.load(configPath: nil, environment: Self.complete)
+        try settings.validate(for: .consumer)
+        try settings.validate(for: .producer)
+        #expect(settings.source.account == "devstoreaccount1")
+        #expect(settings.sourceEndpoint == "http://127.0.0.1:10000/devstoreaccount1")
+        #expect(settings.destination.endpoint == "http://127.0.0.1:8333")
+        #expect(settings.source.key?.exposedValue == Self.key)
+    }
+
+    @Test func secretsNeverPrint() throws {
+        let settings = try SettingsLoader.load(configPath: nil, environment: Self.complete)
+        let printed = "\(settings) \(String(reflecting: settings))"
+        for secret in [Self.key, "s3cret", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"] {
+            #expect(!printed.contains(secret))
+        }
+    }
+
+    @Test(arguments: [
+        ("BLOBFERRY_JOB", "", "job is not set"),
+        ("BLOBFERRY_JOB", "bad job!", "may hold only"),
+        ("BLOBFERRY_DEST_BUCKET", "", "BLOBFERRY_DEST_BUCKET"),
+        ("BLOBFERRY_SOURCE_CONTAINER", "", "BLOBFERRY_SOURCE_CONTAINER"),
+        ("BLOBFERRY_SOURCE_CONTAINER", "Bad_Name", "not a valid Azure container name"),
+        ("AWS_SECRET_ACCESS_KEY", "", "AWS_SECRET_ACCESS_KEY"),
+        ("BLOBFERRY_REDIS_URL", "http://nope", "redis url"),
+        ("BLOBFERRY_CONCURRENCY", "lots", "BLOBFERRY_CONCURRENCY=lots"),
+        ("BLOBFERRY_CONCURRENCY", "0", "consumer.concurrency"),
+        ("BLOBFERRY_PARTITIONS", "a,_other", "reserved"),
+        ("AWS_ENDPOINT_URL_S3", "not a url", "AWS_ENDPOINT_URL_S3"),
+    ])
+    func eachBadSettingIsNamed(variable: String, value: String, message: String) throws {
+        var environment = Self.complete
+        environment[variable] = value
+        let error = #expect(throws: BlobferryError.self) {
+            let settings = try SettingsLoader.load(configPath: nil, environment: environment)
+            try settings.validate(for: .consumer)
+        }
+        #expect(error?.code == .configuration)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("s3cret") == false)
+    }
+
+    @Test func aBadAccountKeyIsRejectedWithoutEchoingIt() throws {
+        var environment = Self.complete
+        environment.removeValue(forKey: "AZURE_STORAGE_CONNECTION_STRING")
+        environment["AZURE_STORAGE_ACCOUNT"] = "acct"
+        environment["AZURE_STORAGE_KEY"] = "not*base64"
+        let error = #expect(throws: BlobferryError.self) {
+            try SettingsLoader.load(configPath: nil, environment: environment).validate(for: .producer)
+        }
+        #expect(error?.message.contains("AZURE_STORAGE_KEY") == true)
+        #expect(error?.message.contains("not*base64") == false)
+    }
+
+    @Test func theExampleFileLoadsAndTheEnvironmentWins() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/blobferry.example.yaml").path
+        let fromFile = try SettingsLoader.load(configPath: path, environment: [:])
+        #expect(fromFile.job == "photos-2026")
+        #expect(fromFile.source.container == "photos")
+        #expect(fromFile.consumer.concurrency == 64)
+        #expect(fromFile.producer.partitions == "one-char")
+        let overridden = try SettingsLoader.load(configPath: path, environment: ["BLOBFERRY_JOB": "other"])
+        #expect(overridden.job == "other")
+    }
+
+    @Test func unknownOrMistypedFileSettingsAreNamed() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let typo = directory.appendingPathComponent("typo-\(UUID()).yaml")
+        try "job: a\nconsumer:\n  concurency: 3\n".write(to: typo, atomically: true, encoding: .utf8)
+        let unknown = #expect(throws: BlobferryError.self) { try SettingsLoader.load(configPath: typo.path, environment: [:]) }
+        #expect(unknown?.message.contains("consumer.concurency") == true)
+
+        let wrongType = directory.appendingPathComponent("type-\(UUID()).yaml")
+        try "consumer:\n  concurrency: many\n".write(to: wrongType, atomically: true, encoding: .utf8)
+        let mistyped = #expect(throws: BlobferryError.self) { try SettingsLoader.load(configPath: wrongType.path, environment: [:]) }
+        #expect(mistyped?.message.contains("consumer.concurrency") == true)
+    }
+
+    @Test func developmentStorageShortcutAndPartitionListsFromYAML() throws {
+        let settings = try SettingsLoader.load(
+            configPath: nil, environment: ["AZURE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"])
+        #expect(settings.sourceEndpoint == "http://127.0.0.1:10000/devstoreaccount1")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("list-\(UUID()).yaml")
+        try "producer:\n  partitions: [\"img/\", \"logs/\"]\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(try SettingsLoader.load(configPath: file.path, environment: [:]).producer.partitions == "img/,logs/")
+    }
+}
