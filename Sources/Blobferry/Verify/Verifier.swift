@@ -1,0 +1,91 @@
+import BlobferryCrypto
+import Foundation
+import Logging
+
+/// Checks a migration independently of Redis: lists the source container and compares
+/// every blob with its S3 object by MD5 (the listing's Content-MD5, or the source bytes
+/// when Azure has none).
+public struct Verifier: Sendable {
+    /// What a verification found.
+    public struct Report: Sendable {
+        public var checked = 0
+        public var bytes = 0
+        public var missing: [String] = []
+        public var mismatched: [String] = []
+        public var isClean: Bool { missing.isEmpty && mismatched.isEmpty }
+    }
+
+    let azure: AzureBlobClient
+    let s3: S3Client
+    let destinationPrefix: String
+    let concurrency: Int
+    let retry = RetryPolicy(maxAttempts: 5)
+    let logger: Logger
+
+    public init(azure: AzureBlobClient, s3: S3Client, destinationPrefix: String, concurrency: Int, logger: Logger) {
+        self.azure = azure
+        self.s3 = s3
+        self.destinationPrefix = destinationPrefix
+        self.concurrency = max(1, concurrency)
+        self.logger = logger
+    }
+
+    /// Verifies every blob under `prefix`, page by page (memory stays at one page).
+    public func run(prefix: String = "") async throws -> Report {
+        var report = Report()
+        var marker: String?
+        repeat {
+            let current = marker
+            let page = try await retry.run(logger: logger, what: "listing for verify") {
+                try await azure.listBlobs(prefix: prefix, marker: current, maxResults: 5000, includeMetadata: false)
+            }
+            try await check(page.blobs, into: &report)
+            marker = page.nextMarker
+        } while marker != nil
+        return report
+    }
+
+    private enum Finding: Sendable { case same(Int), missing(String), different(String) }
+
+    private func check(_ blobs: [BlobItem], into report: inout Report) async throws {
+        try await withThrowingTaskGroup(of: Finding.self) { group in
+            var pending = blobs.makeIterator()
+            for _ in 0..<concurrency {
+                guard let blob = pending.next() else { break }
+                group.addTask { try await compare(blob) }
+            }
+            while let finding = try await group.next() {
+                report.checked += 1
+                switch finding {
+                case .same(let size): report.bytes += size
+                case .missing(let name): report.missing.append(name)
+                case .different(let name): report.mismatched.append(name)
+                }
+                if let blob = pending.next() { group.addTask { try await compare(blob) } }
+            }
+        }
+    }
+
+    private func compare(_ blob: BlobItem) async throws -> Finding {
+        let key = destinationPrefix + blob.name
+        let stored: [UInt8]
+        do {
+            stored = try await retry.run(logger: logger, what: "reading \(key) from S3") {
+                try await s3.getObject(key: key)
+            }
+        } catch let error as RemoteError where error.kind == .notFound || error.code == "KeyTooLongError" {
+            return .missing(blob.name)
+        }
+        let expected: String
+        if let md5 = blob.contentMD5, !md5.isEmpty {
+            expected = md5
+        } else {
+            let source = try await retry.run(logger: logger, what: "reading \(blob.name) from Azure") {
+                try await azure.getBlob(blob.name).body
+            }
+            expected = Base64.encode(Digest.md5(source))
+        }
+        return Base64.encode(Digest.md5(stored)) == expected && stored.count == blob.size
+            ? .same(stored.count) : .different(blob.name)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// One HTTP header field. Kept as an ordered list rather than a dictionary because
+/// signatures (SigV4, Azure Shared Key) and the wire both care about exact names and
+/// repeated fields.
+public struct HTTPHeader: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A request as it goes on the wire: the URL is used exactly as given (already
+/// percent-encoded, dot segments kept) because object keys are signed byte for byte.
+public struct HTTPRequest: Sendable {
+    /// GET, PUT, HEAD, POST, DELETE (any token is accepted).
+    public var method: String
+    /// Already percent-encoded; sent exactly as given (no dot-segment squashing).
+    public var url: String
+    /// Sent in this order, in addition to Host and Content-Length (and curl's `Accept: */*`
+    /// unless an Accept header is given). A Content-Length here must match `body`.
+    public var headers: [HTTPHeader]
+    /// Sent with an exact Content-Length (`Content-Length: 0` for an empty PUT/POST),
+    /// never with `Expect: 100-continue`, and without a Content-Type of curl's own.
+    public var body: [UInt8]
+    /// Limit for the whole transfer (connect, queueing for a connection, upload and
+    /// download), in seconds. Zero or less means no limit.
+    public var timeout: TimeInterval
+
+    public init(
+        method: String, url: String, headers: [HTTPHeader] = [], body: [UInt8] = [],
+        timeout: TimeInterval = 60
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}
+
+/// A complete response, body in memory: blobferry copies objects of about a megabyte,
+/// so buffering whole bodies is cheaper than streaming them through callbacks.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    /// Headers of the final response (interim 1xx responses dropped), names as received.
+    public var headers: [HTTPHeader]
+    /// Empty for HEAD.
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [HTTPHeader] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The value of the first header named `name`, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        for header in headers where header.name.caseInsensitiveCompare(name) == .orderedSame {
+            return header.value
+        }
+        return nil
+    }
+}
+
+/// Why a transfer produced no HTTP response. An HTTP error status (404, 503...) is not
+/// an `HTTPError`: it is a normal `HTTPResponse`, and the caller decides what it means.
+public struct HTTPError: Error, CustomStringConvertible, Sendable {
+    /// Coarse classes callers decide retries on.
+    public enum Code: Sendable {
+        /// Nothing accepted the connection, or the host name did not resolve.
+        case couldNotConnect
+        /// The transfer (or its connect phase) ran past its time limit.
+        case timeout
+        /// Any other network or protocol failure after connecting.
+        case transport
+        /// The engine was shut down before the transfer finished.
+        case engineStopped
+        /// The request cannot be sent as given (bad method, header, URL or scheme).
+        case invalidRequest
+    }
+
+    public var code: Code
+    /// curl's error text plus the URL's host only: never the query string, which may
+    /// hold a SAS signature.
+    public var message: String
+    /// The CURLcode when curl reported the failure.
+    public var curlCode: Int32?
+
+    public init(code: Code, message: String, curlCode: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.curlCode = curlCode
+    }
+
+    public var description: String {
+        if let curlCode { return "HTTP \(code): \(message) (curl \(curlCode))" }
+        return "HTTP \(code): \(message)"
+    }
+}
+
+/// Connection limits of one engine. Defaults suit one consumer process talking to one
+/// Azure account and one S3 endpoint with a few hundred copies in flight.
+public struct HTTPEngineConfiguration: Sendable {
+    /// Most connections open to one host at a time (CURLMOPT_MAX_HOST_CONNECTIONS);
+    /// further transfers to that host wait inside curl for a free connection.
+    public var maxConnectionsPerHost: Int = 128
+    /// Most connections open in all (CURLMOPT_MAX_TOTAL_CONNECTIONS), also the size of the
+    /// idle connection cache (CURLMOPT_MAXCONNECTS).
+    public var maxTotalConnections: Int = 512
+    /// Limit for establishing one connection (TCP and TLS), in seconds.
+    public var connectTimeout: TimeInterval = 10
+
+    public init() {}
+}
+
+/// Counters of one engine since it started, for logs, status and tests.
+public struct HTTPEngineStatistics: Sendable {
+    /// Transfers that produced a response (any status).
+    public var completed: Int = 0
+    /// Transfers that ended with an error, a cancellation or the engine stopping.
+    public var failed: Int = 0
+    /// New connections curl opened (sum of CURLINFO_NUM_CONNECTS): far below
+    /// `completed` when keep-alive works.
+    public var connectionsOpened: Int = 0
+    /// CPU time the engine thread has used, in seconds.
+    public var engineThreadCPUSeconds: Double = 0
+
+    public init() {}
+}
