@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test test-swift test-python demo lint format services-start services-stop clean
+.PHONY: all deps build release test demo lint format compose-check services-start services-stop clean
 
 all: build
 
@@ -28,6 +28,7 @@ test: deps
 	  source .run/services.env; \
 	  export BLOBFERRY_BIN_DIR="$$($(SWIFT) build --show-bin-path)"; \
 	  if [ -z "$(FILTER)" ]; then \
+	    compose/validate.sh || rc=1; \
 	    python3 -m pytest -q scripts/tests || rc=1; \
 	    $(SWIFT) test --skip-build || rc=1; \
 	  else \
@@ -37,6 +38,9 @@ test: deps
 
 demo: deps
 	@scripts/demo.sh
+
+compose-check:
+	@compose/validate.sh
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
