@@ -49,8 +49,9 @@ public final class EchoServerProcess: @unchecked Sendable {
                 lastError = LocalProcess.TimedOut(what: "http_echo_server.py did not start (see \(logFile))")
                 continue
             }
+            // The port file is written once the socket listens; no probe connection
+            // (tests count the connections the server accepted).
             try? FileManager.default.removeItem(atPath: portFile)
-            try LoopbackPort.waitUntilOpen(bound)
             self.port = bound
             self.logFile = logFile
             self.process = process
