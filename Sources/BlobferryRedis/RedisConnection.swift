@@ -67,6 +67,7 @@ public final class RedisConnection {
     /// Sends one command and returns its reply; an error reply throws
     /// `RedisError(.serverError, message)`.
     public func send(_ arguments: [RedisArgument]) throws -> RedisReply {
+        if arguments.isEmpty { throw RedisError(.protocolError, "a Redis command needs at least one argument") }
         let reply = try perform { try $0.command(arguments) }
         if case .error(let message) = reply { throw RedisError(.serverError, message) }
         return reply

@@ -89,7 +89,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let process, process.isRunning { return }
-        let started = try LocalProcess("redis-server", arguments)
+        let started = try Self.withDefaultSignalMask { try LocalProcess("redis-server", arguments) }
         process = started
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -102,11 +102,15 @@ public final class RedisServerProcess: @unchecked Sendable {
         throw LocalProcess.TimedOut(what: "redis-server not ready on port \(port) after \(Int(timeout)) s")
     }
 
-    /// Shuts the server down with SIGTERM (AOF flushed) and waits for it to exit.
-    public func stop() {
+    /// Shuts the server down with SIGTERM (AOF flushed) and waits for it to exit (SIGKILL
+    /// after `timeout`).
+    public func stop(timeout: TimeInterval = 15) {
         lock.lock()
         defer { lock.unlock() }
-        process?.stop(signal: SIGTERM)
+        if let process, process.isRunning {
+            deliver(SIGTERM, to: process.pid)
+            _ = try? process.wait(timeout: timeout)
+        }
         process = nil
     }
 
@@ -116,6 +120,19 @@ public final class RedisServerProcess: @unchecked Sendable {
         defer { lock.unlock() }
         process?.stop(signal: SIGKILL)
         process = nil
+    }
+
+    /// Runs `body` (which spawns a process) with no signal blocked on this thread. A child
+    /// inherits its parent thread's signal mask, and the threads Swift concurrency and
+    /// Dispatch run tests on block SIGTERM and others: redis-server started from them would
+    /// ignore `stop()`.
+    private static func withDefaultSignalMask<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
     }
 
     private func logTail() -> String {
@@ -169,4 +186,9 @@ public final class RedisServerProcess: @unchecked Sendable {
         let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         return text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
     }
+}
+
+/// `kill(2)`, reachable from inside `RedisServerProcess` whose `kill()` method shadows it.
+private func deliver(_ signal: Int32, to pid: Int32) {
+    _ = kill(pid, signal)
 }
