@@ -22,18 +22,18 @@ final class HiredisContext {
     deinit { redisFree(context) }
 
     /// Opens a TCP connection; throws `.connectionFailed` with hiredis's reason.
-    static func connect(host: String, port: Int, timeout: TimeInterval, name: String) throws -> HiredisContext {
+    static func connect(host: String, port: Int, timeout: TimeInterval) throws -> HiredisContext {
         _ = ignoreSIGPIPE
         let raw: UnsafeMutablePointer<redisContext>? =
             timeout > 0
             ? redisConnectWithTimeout(host, Int32(clamping: port), timeval(seconds: timeout))
             : redisConnect(host, Int32(clamping: port))
         guard let raw else {
-            throw RedisError(.connectionFailed, "cannot connect to \(name): out of memory")
+            throw RedisError(.connectionFailed, "connect failed: out of memory")
         }
         let owner = HiredisContext(raw)
         if raw.pointee.err != 0 {
-            throw RedisError(.connectionFailed, "cannot connect to \(name): \(owner.errorText)")
+            throw RedisError(.connectionFailed, "connect failed: \(owner.errorText)")
         }
         return owner
     }
@@ -103,13 +103,13 @@ final class HiredisContext {
         switch context.pointee.err {
         case REDIS_ERR_IO
         where savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || text.contains("temporarily unavailable"):
-            return RedisError(.timeout, "no reply from Redis within the command timeout")
+            return RedisError(.timeout, "no reply within the timeout")
         case REDIS_ERR_PROTOCOL:
-            return RedisError(.protocolError, "unreadable reply from Redis: \(text)")
+            return RedisError(.protocolError, "unreadable reply: \(text)")
         case 0:
-            return RedisError(.connectionLost, "connection to Redis failed (errno \(savedErrno))")
+            return RedisError(.connectionLost, "connection lost (errno \(savedErrno))")
         default:
-            return RedisError(.connectionLost, "connection to Redis lost: \(text.isEmpty ? "unknown error" : text)")
+            return RedisError(.connectionLost, "connection lost: \(text.isEmpty ? "unknown error" : text)")
         }
     }
 
@@ -119,7 +119,9 @@ final class HiredisContext {
         _ arguments: [RedisArgument],
         _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
     ) throws -> Result {
-        guard !arguments.isEmpty else { throw RedisError(.protocolError, "a Redis command needs at least one argument") }
+        guard !arguments.isEmpty else {
+            throw RedisError(.protocolError, "a Redis command needs at least one argument")
+        }
         var storage: [UInt8] = []
         storage.reserveCapacity(arguments.reduce(1) { $0 + $1.bytes.count })
         var offsets: [Int] = []

@@ -152,6 +152,19 @@ public final class RedisConnection {
         }
         do {
             return try body(live)
+        } catch let error as RedisError {
+            context = nil
+            switch error.code {
+            case .timeout:
+                throw RedisError(
+                    .timeout,
+                    "no reply within \(Self.format(configuration.commandTimeout)) s (commandTimeout); "
+                        + "the command may or may not have run")
+            case .connectionLost:
+                throw RedisError(.connectionLost, "\(error.message); the command may or may not have run")
+            default:
+                throw error
+            }
         } catch {
             context = nil
             throw error
@@ -183,8 +196,8 @@ public final class RedisConnection {
                 if remaining <= 0 {
                     throw RedisError(
                         .connectionFailed,
-                        "Redis at \(configuration.redactedURL) unreachable for \(Self.format(window)) s "
-                            + "(\(attempt) attempts): \(failure.error.message)")
+                        "unreachable for \(Self.format(window)) s (\(attempt) attempts); last error: "
+                            + failure.error.message)
                 }
                 Thread.sleep(forTimeInterval: min(remaining, delay * Double.random(in: 0.75...1.25)))
                 delay = min(delay * 2, 5)
@@ -194,12 +207,11 @@ public final class RedisConnection {
 
     /// One attempt: TCP connect, AUTH, SELECT, PING (to see LOADING), all before `deadline`.
     private func connectOnce(deadline: TimeInterval) throws -> HiredisContext {
-        let name = configuration.redactedURL
         let budget = max(deadline - Self.now(), 0.05)
         let context: HiredisContext
         do {
             context = try HiredisContext.connect(
-                host: configuration.host, port: configuration.port, timeout: budget, name: name)
+                host: configuration.host, port: configuration.port, timeout: budget)
             try context.setTimeout(budget)
         } catch let error as RedisError {
             throw HandshakeFailure(error: RedisError(.connectionFailed, error.message), retryable: true)
@@ -210,12 +222,12 @@ public final class RedisConnection {
                 return try context.command(arguments)
             } catch let error as RedisError {
                 throw HandshakeFailure(
-                    error: RedisError(.connectionFailed, "\(what) to \(name) failed: \(error.message)"), retryable: true)
+                    error: RedisError(.connectionFailed, "\(what) failed: \(error.message)"), retryable: true)
             }
         }
         func loading(_ message: String) -> HandshakeFailure {
             HandshakeFailure(
-                error: RedisError(.connectionFailed, "Redis at \(name) is not ready: \(message)"), retryable: true)
+                error: RedisError(.connectionFailed, "server not ready: \(message)"), retryable: true)
         }
 
         if let password = configuration.password {
@@ -225,16 +237,17 @@ public final class RedisConnection {
             if case .error(let message) = try handshake(auth, what: "AUTH") {
                 if message.hasPrefix("LOADING") { throw loading(message) }
                 throw HandshakeFailure(
-                    error: RedisError(.authenticationFailed, "Redis at \(name) refused AUTH: \(message)"),
+                    error: RedisError(.authenticationFailed, "AUTH refused: \(message)"),
                     retryable: false)
             }
         }
         if configuration.database != 0 {
-            if case .error(let message) = try handshake(["SELECT", RedisArgument(configuration.database)], what: "SELECT")
+            if case .error(let message) = try handshake(
+                ["SELECT", RedisArgument(configuration.database)], what: "SELECT")
             {
                 if message.hasPrefix("LOADING") { throw loading(message) }
                 throw HandshakeFailure(
-                    error: RedisError(.serverError, "SELECT \(configuration.database) on \(name) failed: \(message)"),
+                    error: RedisError(.serverError, "SELECT \(configuration.database) failed: \(message)"),
                     retryable: false)
             }
         }
@@ -245,7 +258,7 @@ public final class RedisConnection {
             if message.hasPrefix("LOADING") { throw loading(message) }
             if message.hasPrefix("NOAUTH") {
                 throw HandshakeFailure(
-                    error: RedisError(.authenticationFailed, "Redis at \(name) needs a password: \(message)"),
+                    error: RedisError(.authenticationFailed, "the server requires a password: \(message)"),
                     retryable: false)
             }
         }

@@ -1,8 +1,8 @@
 /// Every failure of the Redis layer, with a `Code` callers can switch on (retry, exit with
 /// one clear line, or report a bug) and a human message for logs.
 ///
-/// Messages never contain a password: URL errors describe what is wrong, not the URL, and
-/// connection errors name the server by its redacted URL.
+/// Messages never contain a password or the URL: URL errors describe what is wrong, and
+/// callers that log connection errors add `RedisConfiguration.redactedURL` themselves.
 public struct RedisError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure happened, which decides what a caller can do about it.
     public enum Code: Sendable, Hashable {

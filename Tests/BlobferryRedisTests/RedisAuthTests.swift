@@ -62,8 +62,9 @@ struct RedisAuthTests {
         var configuration = try RedisConfiguration(url: server.url(password: "wrong"))
         configuration.reconnectWindow = 30
         let start = monotonicNow()
-        #expect(redisErrorCode { try RedisConnection(configuration: configuration, waitForServer: true) }
-            == .authenticationFailed)
+        #expect(
+            redisErrorCode { try RedisConnection(configuration: configuration, waitForServer: true) }
+                == .authenticationFailed)
         #expect(monotonicNow() - start < 5)
     }
 }

@@ -100,13 +100,37 @@ struct RedisFailureTests {
         #expect(redis.reconnectCount == 1)
     }
 
+    @Test func reconnectWaitsWhileTheServerIsLoadingItsData() throws {
+        let server = try RedisServerProcess(appendOnly: true, extraArguments: ["--enable-debug-command", "yes"])
+        let redis = try RedisConnection(configuration: try configuration(server) { $0.reconnectWindow = 60 })
+        // Enough data that loading it after a restart takes most of a second.
+        _ = try redis.send("DEBUG", "POPULATE", 1_000_000)
+        _ = try redis.send("SET", "marker", "loaded")
+        _ = try redis.send("BGREWRITEAOF")
+        let deadline = monotonicNow() + 60
+        while monotonicNow() < deadline {
+            let info = try redis.send("INFO", "persistence").string ?? ""
+            if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        var errors: [String] = []
+        redis.onReconnectAttempt = { _, error in errors.append(error.message) }
+        server.stop()
+        let restarting = Background { try server.start(timeout: 60) }
+        #expect(try redis.send("GET", "marker").string == "loaded")
+        #expect(try redis.send("DBSIZE").int == 1_000_001)
+        try restarting.wait().get()
+        #expect(errors.contains { $0.contains("LOADING") })
+    }
+
     @Test func initialConnectFailsFastOrWaits() throws {
         let server = try RedisServerProcess()
         let url = server.url
         server.stop()
         let start = monotonicNow()
-        #expect(redisErrorCode { try RedisConnection(configuration: try RedisConfiguration(url: url)) }
-            == .connectionFailed)
+        #expect(
+            redisErrorCode { try RedisConnection(configuration: try RedisConfiguration(url: url)) }
+                == .connectionFailed)
         #expect(monotonicNow() - start < 1)
 
         let restarting = Background {
