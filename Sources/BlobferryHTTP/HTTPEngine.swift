@@ -67,12 +67,15 @@ final class EngineCore: @unchecked Sendable {
     private let lock = NSLock()
     private var shared = Shared()
     private let finished = DispatchGroup()
+    /// Guarded by `lock`.
     private var started = false
 
     // Engine thread only.
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var idleHandles: [EasyHandle] = []
     private let maxIdleHandles = 256
+    /// No active transfer's deadline is earlier than this (monotonic nanoseconds).
+    private var nextDeadline: UInt64 = .max
 
     init(configuration: HTTPEngineConfiguration) throws {
         guard curlGlobalInit == CURLE_OK else {
@@ -94,12 +97,12 @@ final class EngineCore: @unchecked Sendable {
 
     func start() {
         finished.enter()
-        started = true
+        lock.withLock { started = true }
         let thread = Thread { [self] in
+            Thread.current.name = "blobferry-http"  // names the OS thread (top, perf)
             run()
             finished.leave()
         }
-        thread.name = "blobferry-http"
         thread.start()
     }
 
@@ -194,9 +197,16 @@ final class EngineCore: @unchecked Sendable {
                 guard let handle = finishedHandle, let transfer = active[handle] else { continue }
                 outcomes.append((transfer, complete(transfer, result: result)))
             }
+            let now = EngineCore.monotonicNanoseconds()
+            if now >= nextDeadline { expireTransfers(now: now, into: &outcomes) }
             deliver(&outcomes)
 
-            if curl_multi_poll(multi, nil, 0, 1000, nil) != CURLM_OK {
+            var waitMilliseconds: Int32 = 1000
+            if nextDeadline != .max {
+                let untilDeadline = nextDeadline > now ? (nextDeadline - now) / 1_000_000 + 1 : 0
+                waitMilliseconds = Int32(min(UInt64(waitMilliseconds), untilDeadline))
+            }
+            if curl_multi_poll(multi, nil, 0, waitMilliseconds, nil) != CURLM_OK {
                 // Should not happen; do not spin if it keeps failing.
                 failedPolls += 1
                 if failedPolls > 3 { usleep(10_000) }
@@ -236,6 +246,11 @@ final class EngineCore: @unchecked Sendable {
             return error
         }
         transfer.easy = easy
+        if transfer.timeoutMilliseconds > 0 {
+            transfer.deadline =
+                EngineCore.monotonicNanoseconds() &+ UInt64(transfer.timeoutMilliseconds) &* 1_000_000
+            nextDeadline = min(nextDeadline, transfer.deadline)
+        }
         active[easy.raw] = transfer
         let added = curl_multi_add_handle(multi, easy.raw)
         guard added == CURLM_OK else {
@@ -288,6 +303,32 @@ final class EngineCore: @unchecked Sendable {
 
     private var pendingConnects = 0
 
+    /// Fails transfers past their deadline that curl has not failed itself: curl 7.88
+    /// does not time out a transfer while it waits for a free connection
+    /// (CURLMOPT_MAX_HOST_CONNECTIONS), so without this a queued transfer could wait far
+    /// past its timeout. Runs only when the earliest deadline has passed.
+    private func expireTransfers(now: UInt64, into outcomes: inout [(Transfer, Result<HTTPResponse, Error>)]) {
+        var earliest: UInt64 = .max
+        var expired: [Transfer] = []
+        for transfer in active.values {
+            if transfer.deadline <= now {
+                expired.append(transfer)
+            } else {
+                earliest = min(earliest, transfer.deadline)
+            }
+        }
+        nextDeadline = earliest
+        for transfer in expired {
+            release(transfer)
+            let error = HTTPError(
+                code: .timeout,
+                message: "Operation timed out after \(transfer.timeoutMilliseconds) milliseconds"
+                    + " (waiting for a connection or a response) (host \(transfer.host))",
+                curlCode: Int32(CURLE_OPERATION_TIMEDOUT.rawValue))
+            outcomes.append((transfer, .failure(error)))
+        }
+    }
+
     /// Updates the counters, then resumes the callers (outside the lock).
     private func deliver(_ outcomes: inout [(Transfer, Result<HTTPResponse, Error>)]) {
         guard !outcomes.isEmpty || pendingConnects > 0 else { return }
@@ -331,6 +372,12 @@ final class EngineCore: @unchecked Sendable {
             kind = .transport
         }
         return HTTPError(code: kind, message: "\(text) (host \(transfer.host))", curlCode: Int32(code.rawValue))
+    }
+
+    private static func monotonicNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
     }
 
     private static func threadCPUSeconds() -> Double {

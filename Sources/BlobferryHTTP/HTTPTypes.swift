@@ -25,8 +25,9 @@ public struct HTTPRequest: Sendable {
     /// Sent with an exact Content-Length (`Content-Length: 0` for an empty PUT/POST),
     /// never with `Expect: 100-continue`, and without a Content-Type of curl's own.
     public var body: [UInt8]
-    /// Limit for the whole transfer (connect, queueing for a connection, upload and
-    /// download), in seconds. Zero or less means no limit.
+    /// Limit for the whole transfer (waiting for a free connection, connect, upload and
+    /// download), in seconds, counted from when the engine picks the request up. Zero or
+    /// less means no limit.
     public var timeout: TimeInterval
 
     public init(
@@ -58,10 +59,28 @@ public struct HTTPResponse: Sendable {
 
     /// The value of the first header named `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        for header in headers where header.name.caseInsensitiveCompare(name) == .orderedSame {
+        for header in headers where HTTPResponse.sameName(header.name, name) {
             return header.value
         }
         return nil
+    }
+
+    /// ASCII case-insensitive comparison (header names are ASCII tokens).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        var left = a.utf8.makeIterator()
+        var right = b.utf8.makeIterator()
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil):
+                return true
+            case (let x?, let y?):
+                let foldedX = (x >= 0x41 && x <= 0x5A) ? x | 0x20 : x
+                let foldedY = (y >= 0x41 && y <= 0x5A) ? y | 0x20 : y
+                if foldedX != foldedY { return false }
+            default:
+                return false
+            }
+        }
     }
 }
 

@@ -21,8 +21,6 @@ final class Transfer: @unchecked Sendable {
     }
 
     let url: String
-    /// The URL's host, the only part of the URL error messages may show.
-    let host: String
     let body: [UInt8]
     let mode: Mode
     let timeoutMilliseconds: Int
@@ -38,19 +36,24 @@ final class Transfer: @unchecked Sendable {
     var responseHeaders: [HTTPHeader] = []
     var responseBody: [UInt8] = []
     var sizedBody = false
+    /// Monotonic nanoseconds after which the engine fails the transfer itself, set when
+    /// it is added (curl does not time out transfers waiting for a free connection).
+    var deadline: UInt64 = .max
 
     init(_ request: HTTPRequest) throws {
         let method = request.method
         guard !method.isEmpty, method.utf8.allSatisfy(Transfer.isTokenByte) else {
             throw HTTPError(code: .invalidRequest, message: "invalid HTTP method \"\(method)\"")
         }
-        let host = Transfer.host(of: request.url)
-        let lower = request.url.prefix(8).lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
-            throw HTTPError(code: .invalidRequest, message: "only http and https URLs are supported (host \(host))")
+        guard Transfer.hasASCIIPrefix(request.url, "http://") || Transfer.hasASCIIPrefix(request.url, "https://") else {
+            throw HTTPError(
+                code: .invalidRequest,
+                message: "only http and https URLs are supported (host \(Transfer.host(of: request.url)))")
         }
         guard !request.url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
-            throw HTTPError(code: .invalidRequest, message: "URL contains spaces or control characters (host \(host))")
+            throw HTTPError(
+                code: .invalidRequest,
+                message: "URL contains spaces or control characters (host \(Transfer.host(of: request.url)))")
         }
 
         var lines: [String] = []
@@ -63,14 +66,13 @@ final class Transfer: @unchecked Sendable {
             guard !header.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
                 throw HTTPError(code: .invalidRequest, message: "header \(header.name) contains a line break")
             }
-            let name = header.name.lowercased()
-            if name == "content-length" {
+            if Transfer.equalsASCIICaseInsensitive(header.name, "content-length") {
                 guard Int(header.value.trimmingCharacters(in: .whitespaces)) == request.body.count else {
                     throw HTTPError(
                         code: .invalidRequest,
                         message: "Content-Length \(header.value) does not match the body's \(request.body.count) bytes")
                 }
-            } else if name == "expect" {
+            } else if Transfer.equalsASCIICaseInsensitive(header.name, "expect") {
                 hasExpect = true
             }
             // "Name:" would tell curl to remove the header; "Name;" sends it empty.
@@ -92,7 +94,6 @@ final class Transfer: @unchecked Sendable {
         }
 
         self.url = request.url
-        self.host = host
         self.body = request.body
         if request.timeout > 0 {
             timeoutMilliseconds = max(1, Int((min(request.timeout, 86_400 * 365) * 1000).rounded(.up)))
@@ -203,6 +204,33 @@ final class Transfer: @unchecked Sendable {
     }
 
     // MARK: helpers
+
+    /// The URL's host, the only part of the URL error messages may show.
+    var host: String { Transfer.host(of: url) }
+
+    /// Whether `string` starts with the lowercase ASCII `prefix`, ignoring case.
+    static func hasASCIIPrefix(_ string: String, _ prefix: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        var index = 0
+        for byte in string.utf8 {
+            if index == expected.count { return true }
+            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+            guard folded == expected[index] else { return false }
+            index += 1
+        }
+        return index == expected.count
+    }
+
+    /// ASCII case-insensitive equality with a lowercase ASCII `other` (header names).
+    static func equalsASCIICaseInsensitive(_ string: String, _ other: StaticString) -> Bool {
+        guard string.utf8.count == other.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: other.utf8Start, count: other.utf8CodeUnitCount)
+        for (index, byte) in string.utf8.enumerated() {
+            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+            guard folded == expected[index] else { return false }
+        }
+        return true
+    }
 
     private static func trimmed(_ line: UnsafeRawBufferPointer, from start: Int, to end: Int) -> String {
         var start = start

@@ -60,6 +60,9 @@ public final class EchoServerProcess: @unchecked Sendable {
         throw lastError
     }
 
+    /// The server's process id (e.g. to read its CPU time from /proc).
+    public var pid: Int32 { process.pid }
+
     /// A URL on this server, `path` starting with "/".
     public func url(_ path: String) -> String { baseURL + path }
 

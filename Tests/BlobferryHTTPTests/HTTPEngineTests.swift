@@ -2,7 +2,7 @@ import BlobferryTestSupport
 import Foundation
 import Testing
 
-@testable import BlobferryHTTP
+import BlobferryHTTP
 
 /// Bytes `i` = (i + seed) % 251, built by repeating one period (fast even for 32 MiB).
 func patternBytes(_ count: Int, seed: Int = 0) -> [UInt8] {
@@ -355,5 +355,44 @@ struct HTTPEngineTests {
         }
         // Dropped without ever running a transfer.
         for _ in 0..<20 { _ = try HTTPEngine() }
+    }
+}
+
+@Suite(.serialized)
+struct HTTPEngineLimitTests {
+    @Test func transfersBeyondTheHostLimitWaitForAConnection() async throws {
+        let server = try EchoServerProcess()
+        var configuration = HTTPEngineConfiguration()
+        configuration.maxConnectionsPerHost = 2
+        let engine = try HTTPEngine(configuration: configuration)
+        let started = Date()
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<10 {
+                group.addTask { try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/200"))).status }
+            }
+            for try await status in group { #expect(status == 200) }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed >= 0.95, "10 transfers of 200 ms over 2 connections took \(elapsed) s")
+        #expect(engine.statistics.connectionsOpened == 2)
+    }
+
+    /// curl 7.88 does not time out transfers queued for a connection: the engine does.
+    @Test func timeoutCountsTheWaitForAConnection() async throws {
+        let server = try EchoServerProcess()
+        var configuration = HTTPEngineConfiguration()
+        configuration.maxConnectionsPerHost = 1
+        let engine = try HTTPEngine(configuration: configuration)
+        async let blocker = engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/2000")))
+        while engine.inFlight == 0 { try await Task.sleep(nanoseconds: 5_000_000) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let started = Date()
+        let waiting = await httpError {
+            try await engine.execute(HTTPRequest(method: "GET", url: server.url("/bytes/1"), timeout: 0.5))
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(waiting?.code == .timeout)
+        #expect(elapsed < 1.5)
+        #expect(try await blocker.status == 200)
     }
 }
