@@ -24,6 +24,7 @@ struct RedisFailureTests {
         _ = try redis.send("SET", "k", "v")
         let sleeper = Handoff(try RedisConnection(configuration: try configuration(server)))
         let sleeping = Background { try sleeper.value.send("DEBUG", "SLEEP", 2) }
+        defer { _ = sleeping.wait() }  // even when an expectation throws
         Thread.sleep(forTimeInterval: 0.3)
         #expect(redisErrorCode { try redis.send("GET", "k") } == .timeout)
         // The reconnect waits (within connectTimeout) until the server wakes up.
@@ -94,6 +95,7 @@ struct RedisFailureTests {
             Thread.sleep(forTimeInterval: 1.2)
             try server.start()
         }
+        defer { _ = restarting.wait() }  // even when an expectation throws
         #expect(try redis.send("HGET", "blobferry:job:stats", "copied").int == 12)
         try restarting.wait().get()
         #expect(attempts >= 1)
@@ -117,6 +119,7 @@ struct RedisFailureTests {
         redis.onReconnectAttempt = { _, error in errors.append(error.message) }
         server.stop()
         let restarting = Background { try server.start(timeout: 60) }
+        defer { _ = restarting.wait() }  // even when an expectation throws
         #expect(try redis.send("GET", "marker").string == "loaded")
         #expect(try redis.send("DBSIZE").int == 1_000_001)
         try restarting.wait().get()
@@ -137,6 +140,7 @@ struct RedisFailureTests {
             Thread.sleep(forTimeInterval: 0.8)
             try server.start()
         }
+        defer { _ = restarting.wait() }  // even when an expectation throws
         var configuration = try RedisConfiguration(url: url)
         configuration.reconnectWindow = 30
         let redis = try RedisConnection(configuration: configuration, waitForServer: true)

@@ -22,8 +22,10 @@ final class Background<Result>: @unchecked Sendable {
         }
     }
 
+    /// Waits for the result; may be called more than once.
     func wait() -> Swift.Result<Result, Error> {
         done.wait()
+        done.signal()
         return result ?? .failure(RedisError(.protocolError, "no result"))
     }
 }
