@@ -1105,7 +1105,7 @@ class Handlers:
         if not match:
             return None  # Azure ignores a Range it cannot parse and returns the whole blob
         first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else size - 1
+        last = int(match.group(2)) if match.group(2) else max(first, size - 1)
         if last < first:
             return None
         if first >= size:
