@@ -41,8 +41,21 @@ public final class LocalProcess: @unchecked Sendable {
             process.standardError = FileHandle.nullDevice
         }
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try Self.withDefaultSignalMask { try process.run() }
         self.process = process
+    }
+
+    /// Runs `body` (which spawns a process) with no signal blocked on this thread. A child
+    /// inherits its parent thread's signal mask, and the threads Swift concurrency and
+    /// Dispatch run tests on block SIGTERM and others: a child started from them would
+    /// ignore SIGTERM and never stop gracefully.
+    private static func withDefaultSignalMask<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
     }
 
     public var pid: Int32 { process.processIdentifier }

@@ -89,7 +89,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let process, process.isRunning { return }
-        let started = try Self.withDefaultSignalMask { try LocalProcess("redis-server", arguments) }
+        let started = try LocalProcess("redis-server", arguments)
         process = started
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -120,19 +120,6 @@ public final class RedisServerProcess: @unchecked Sendable {
         defer { lock.unlock() }
         process?.stop(signal: SIGKILL)
         process = nil
-    }
-
-    /// Runs `body` (which spawns a process) with no signal blocked on this thread. A child
-    /// inherits its parent thread's signal mask, and the threads Swift concurrency and
-    /// Dispatch run tests on block SIGTERM and others: redis-server started from them would
-    /// ignore `stop()`.
-    private static func withDefaultSignalMask<T>(_ body: () throws -> T) rethrows -> T {
-        var none = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        return try body()
     }
 
     private func logTail() -> String {
