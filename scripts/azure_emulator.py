@@ -1160,6 +1160,13 @@ class Settings:
     retry_after: Optional[int] = None
 
     def update(self, changes: Dict[str, object]) -> None:
+        """Applies all of `changes` or, when one is invalid, none of them."""
+        trial = dataclasses.replace(self)
+        trial._apply(changes)
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(trial, field.name))
+
+    def _apply(self, changes: Dict[str, object]) -> None:
         for name, value in changes.items():
             if name not in {f.name for f in dataclasses.fields(self)}:
                 raise ValueError(f"unknown setting {name!r}")
@@ -1172,6 +1179,12 @@ class Settings:
             elif name == "retry_after":
                 value = None if value is None else int(value)  # type: ignore[arg-type]
             setattr(self, name, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuses values that would silently do something else than asked."""
+        if self.latency_ms < 0 or not 0 <= self.fail_rate <= 1 or self.max_page < 0:
+            raise ValueError("need latency_ms >= 0, 0 <= fail_rate <= 1, max_page >= 0")
 
     def fails(self, method: str, rng: random.Random) -> bool:
         applies = not self.fail_methods or method in self.fail_methods
@@ -1462,6 +1475,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = Settings(latency_ms=args.latency_ms, fail_rate=args.fail_rate,
                         fail_methods=_method_list(args.fail_methods), max_page=args.max_page,
                         retry_after=args.retry_after)
+    try:
+        settings.validate()
+    except ValueError as error:
+        raise SystemExit(f"azure_emulator.py: {error}") from None
     emulator = Emulator(args.account, args.key, settings, args.seed)
     if args.synthetic > 0:
         emulator.store.containers[args.synthetic_container] = SyntheticContainer(

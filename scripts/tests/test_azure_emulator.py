@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from urllib.parse import quote
 
@@ -521,6 +522,13 @@ def test_admin_latency_and_stats(emulator):
     stats = emulator.admin("GET", "/__admin/stats")
     assert stats["requests"] == 1 and stats["by_status"] == {"401": 1}
     assert emulator.admin("POST", "/__admin/stats/reset")["requests"] == 0
+
+
+def test_admin_refuses_invalid_settings_whole(emulator):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        emulator.admin("POST", "/__admin/config", {"latency_ms": 10, "fail_rate": 2})
+    assert refused.value.code == 400
+    assert emulator.admin("GET", "/__admin/config")["latency_ms"] == 0  # nothing applied
 
 
 def test_keep_alive_with_errors_heads_and_bodies(emulator):
