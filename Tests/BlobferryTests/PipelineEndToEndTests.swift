@@ -1,0 +1,105 @@
+import BlobferryTestSupport
+import Foundation
+import Testing
+
+@testable import Blobferry
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The whole pipeline with the real executables, a real redis-server, SeaweedFS and the
+/// Azure emulator: every test ends by comparing S3 with the source, key by key, by MD5.
+@Suite(.serialized)
+struct PipelineEndToEndTests {
+    /// 3,000+ blobs with awkward names, one producer, three consumers.
+    static func manyNames(_ count: Int) -> [String] {
+        let firsts = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~ !é😀")
+        return (0..<count).map { "\(firsts[$0 % firsts.count])\($0 / firsts.count)/blob-\($0).dat" } + AwkwardNames.all
+    }
+
+    @Test func threeConsumersCopyEveryBlobByteForByte() async throws {
+        let harness = try await MigrationHarness(name: "e2e")
+        let expected = try await harness.seed(Self.manyNames(3_000))
+
+        let producer = try harness.run("blobferry-producer", label: "producer")
+        #expect(producer.status == 0, "\(producer.output)")
+        let consumers = try (1...3).map { try harness.start("blobferry-consumer", label: "consumer-\($0)") }
+        for consumer in consumers { #expect(try consumer.wait(timeout: 300) == 0) }
+
+        #expect(try await harness.mismatches(expected) == [])
+        #expect(try await harness.bucketKeys() == Set(expected.keys))
+        let status = try harness.status()
+        #expect(status.complete)
+        #expect(status.producer == "listed")
+        #expect(status.copied == expected.count)
+        #expect(status.listed == expected.count)
+        #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
+        #expect(status.partitions.reduce(0) { $0 + $1.done } == expected.count)
+
+        // Running again enqueues nothing and copies nothing.
+        let again = try harness.run("blobferry-producer", label: "producer-again")
+        #expect(again.status == 0)
+        #expect(again.output.contains("enqueued 0,"), "\(again.output)")
+        let idle = try harness.run("blobferry-consumer", label: "consumer-again")
+        #expect(idle.status == 0)
+        #expect(try harness.status().copied == expected.count)
+
+        // Ten new blobs: exactly those are copied.
+        let added = try await harness.seed((1...10).map { "new/added-\($0)" })
+        let third = try harness.run("blobferry-producer", label: "producer-third")
+        #expect(third.output.contains("enqueued 10,"), "\(third.output)")
+        #expect(try harness.run("blobferry-consumer", label: "consumer-third").status == 0)
+        let final = try harness.status()
+        #expect(final.copied == expected.count + 10)
+        #expect(final.complete)
+        #expect(try await harness.mismatches(added) == [])
+    }
+
+    @Test func producerKilledMidListingResumesWithoutLoss() async throws {
+        let emulator = try AzureEmulatorProcess(latencyMs: 20, maxPage: 37)
+        let harness = try await MigrationHarness(name: "producer-kill", emulator: emulator)
+        let expected = try await harness.seed(Self.manyNames(1_500))
+
+        let first = try harness.start("blobferry-producer", label: "producer-1", environment: ["BLOBFERRY_LISTERS": "4"])
+        try harness.waitUntil("the producer has listed some keys") { try harness.status().listed > 200 }
+        first.stop(signal: SIGKILL)
+        let partial = try harness.status()
+        #expect(partial.producer == "listing")
+        #expect(partial.listed < expected.count)
+
+        let second = try harness.run("blobferry-producer", label: "producer-2")
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("(resumed)"))
+        #expect(try harness.run("blobferry-consumer", label: "consumer").status == 0)
+
+        #expect(try await harness.mismatches(expected) == [])
+        let status = try harness.status()
+        #expect(status.complete && status.copied == expected.count && status.failed == 0)
+    }
+
+    @Test func consumerKilledMidCopyLosesNothing() async throws {
+        let emulator = try AzureEmulatorProcess(latencyMs: 150)
+        let harness = try await MigrationHarness(name: "consumer-kill", emulator: emulator)
+        let expected = try await harness.seed(Self.manyNames(600))
+        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
+
+        let doomed = try harness.start("blobferry-consumer", ["--id", "doomed"], label: "doomed")
+        try harness.waitUntil("the doomed consumer has copies in flight") {
+            let status = try harness.status()
+            return status.copied > 20 && status.inflight > 0
+        }
+        doomed.stop(signal: SIGKILL)
+        let orphaned = try harness.status().inflight
+        #expect(orphaned > 0)
+
+        let survivor = try harness.run("blobferry-consumer", ["--id", "survivor"], label: "survivor")
+        #expect(survivor.status == 0, "\(survivor.output)")
+        #expect(survivor.output.contains("stopped heartbeating"))
+
+        #expect(try await harness.mismatches(expected) == [])
+        let status = try harness.status()
+        #expect(status.complete && status.copied == expected.count && status.failed == 0)
+        #expect(status.requeued >= orphaned)
+    }
+}

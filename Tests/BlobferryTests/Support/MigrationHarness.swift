@@ -1,0 +1,221 @@
+import BlobferryCrypto
+import BlobferryHTTP
+import BlobferryTestSupport
+import Foundation
+
+@testable import Blobferry
+
+/// One migration job under test: its own redis-server, container, bucket and job name on
+/// the shared services (or its own emulator when the test injects faults), the real
+/// executables as child processes, and checks that compare S3 with the source byte for
+/// byte.
+final class MigrationHarness: @unchecked Sendable {
+    let redis: RedisServerProcess
+    let job: String
+    let container: String
+    let bucket: String
+    let azureEndpoint: String
+    let azureAccount: String
+    let azureKey: String
+    let s3Endpoint: String
+    let http: HTTPEngine
+    let azure: AzureBlobClient
+    let s3: S3Client
+    private let emulator: AzureEmulatorProcess?
+    private let logDirectory: URL
+
+    /// `emulator`: a dedicated emulator (fault injection); nil uses the shared one.
+    init(name: String, emulator: AzureEmulatorProcess? = nil, redisAppendOnly: Bool = false) async throws {
+        let suffix = String(UUID().uuidString.prefix(8)).lowercased()
+        job = "\(name)-\(suffix)"
+        container = "src-\(suffix)"
+        bucket = "dst-\(suffix)"
+        redis = try RedisServerProcess(appendOnly: redisAppendOnly)
+        self.emulator = emulator
+        if let emulator {
+            azureEndpoint = emulator.endpoint
+            azureAccount = emulator.account
+            azureKey = emulator.key
+        } else {
+            azureEndpoint = try TestEnvironment.value("BLOBFERRY_TEST_AZURE_ENDPOINT")
+            azureAccount = try TestEnvironment.value("BLOBFERRY_TEST_AZURE_ACCOUNT")
+            azureKey = try TestEnvironment.value("BLOBFERRY_TEST_AZURE_KEY")
+        }
+        s3Endpoint = try TestEnvironment.value("BLOBFERRY_TEST_S3_ENDPOINT")
+        http = try HTTPEngine()
+        azure = try AzureBlobClient(
+            endpoint: azureEndpoint, container: container,
+            credential: .sharedKey(account: azureAccount, key: Secret(azureKey)), http: http)
+        s3 = try S3Client(
+            endpoint: s3Endpoint, region: "us-east-1", bucket: bucket,
+            credentials: AWSCredentials(
+                accessKeyID: try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
+                secretAccessKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"), sessionToken: nil),
+            http: http)
+        logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("blobferry-\(job)")
+        try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        try await azure.createContainer()
+        try await s3.createBucket()
+    }
+
+    deinit { http.shutdown() }
+
+    /// The environment a blobferry process of this job runs with.
+    func environment(_ overrides: [String: String] = [:]) throws -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_") }
+        environment.merge([
+            "BLOBFERRY_JOB": job,
+            "BLOBFERRY_REDIS_URL": redis.url,
+            "AZURE_STORAGE_ACCOUNT": azureAccount,
+            "AZURE_STORAGE_KEY": azureKey,
+            "BLOBFERRY_SOURCE_ENDPOINT": azureEndpoint,
+            "BLOBFERRY_SOURCE_CONTAINER": container,
+            "AWS_ENDPOINT_URL_S3": s3Endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
+            "AWS_SECRET_ACCESS_KEY": try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"),
+            "BLOBFERRY_DEST_BUCKET": bucket,
+            "BLOBFERRY_LEASE_SECONDS": "3",
+            "BLOBFERRY_CONCURRENCY": "32",
+        ]) { _, new in new }
+        environment.merge(overrides) { _, new in new }
+        return environment
+    }
+
+    /// Starts one of the executables; its output goes to a log file named after `label`.
+    func start(_ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:])
+        throws -> LocalProcess
+    {
+        try LocalProcess(
+            Self.binary(executable), arguments, environment: try environment(overrides),
+            logFile: logDirectory.appendingPathComponent("\(label).log").path)
+    }
+
+    /// Runs an executable to the end; returns its exit status and its log.
+    func run(_ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:], timeout: TimeInterval = 300)
+        throws -> (status: Int32, output: String)
+    {
+        let process = try start(executable, arguments, label: label, environment: overrides)
+        let status = try process.wait(timeout: timeout)
+        return (status, log(label))
+    }
+
+    func log(_ label: String) -> String {
+        (try? String(contentsOf: logDirectory.appendingPathComponent("\(label).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// `blobferry status --json`, decoded: the contract scripts rely on.
+    func status() throws -> JobStatus {
+        let result = try run("blobferry", ["status", "--json"], label: "status-\(UUID().uuidString.prefix(6))")
+        guard result.status == 0, let line = result.output.split(separator: "\n").first(where: { $0.hasPrefix("{") })
+        else {
+            throw HarnessError("status failed (\(result.status)): \(result.output)")
+        }
+        return try JSONDecoder().decode(JobStatus.self, from: Data(line.utf8))
+    }
+
+    /// Uploads blobs whose bytes derive from their names; returns name -> bytes.
+    @discardableResult
+    func seed(_ names: [String], size: (Int) -> Int = { 200 + ($0 * 7919) % 5000 }) async throws -> [String: [UInt8]] {
+        var bodies: [String: [UInt8]] = [:]
+        for (index, name) in names.enumerated() {
+            bodies[name] = Self.body(for: name, size: size(index))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var iterator = bodies.makeIterator()
+            for _ in 0..<64 {
+                guard let (name, body) = iterator.next() else { break }
+                group.addTask { try await self.azure.putBlob(name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"]) }
+            }
+            while try await group.next() != nil {
+                guard let (name, body) = iterator.next() else { continue }
+                group.addTask { try await self.azure.putBlob(name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"]) }
+            }
+        }
+        return bodies
+    }
+
+    static func body(for name: String, size: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size + 32)
+        var block = Digest.sha256(Array(name.utf8))
+        while bytes.count < size {
+            bytes += block
+            block = Digest.sha256(block)
+        }
+        return Array(bytes.prefix(size))
+    }
+
+    /// Compares every expected object in S3 with its source bytes by MD5; returns the
+    /// keys that are missing or differ (empty means every byte arrived).
+    func mismatches(_ expected: [String: [UInt8]]) async throws -> [String] {
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            var iterator = expected.makeIterator()
+            var bad: [String] = []
+            func add(_ name: String, _ body: [UInt8]) {
+                group.addTask {
+                    do {
+                        let stored = try await self.s3.getObject(key: name)
+                        return Digest.md5(stored) == Digest.md5(body) ? nil : name
+                    } catch {
+                        return name
+                    }
+                }
+            }
+            for _ in 0..<32 {
+                guard let (name, body) = iterator.next() else { break }
+                add(name, body)
+            }
+            while let result = try await group.next() {
+                if let result { bad.append(result) }
+                if let (name, body) = iterator.next() { add(name, body) }
+            }
+            return bad
+        }
+    }
+
+    /// Every key in the bucket.
+    func bucketKeys() async throws -> Set<String> {
+        var keys: Set<String> = []
+        var token: String?
+        repeat {
+            let page = try await s3.listObjects(prefix: "", continuationToken: token)
+            keys.formUnion(page.keys)
+            token = page.next
+        } while token != nil
+        return keys
+    }
+
+    static func binary(_ name: String) -> String {
+        let directory =
+            ProcessInfo.processInfo.environment["BLOBFERRY_BIN_DIR"] ?? TestEnvironment.path(".build/debug")
+        return directory + "/" + name
+    }
+
+    /// Waits until `condition` holds, polling; throws after `timeout`.
+    func waitUntil(_ what: String, timeout: TimeInterval = 120, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(100_000)
+        }
+        throw HarnessError("timed out waiting until \(what)")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Blob names that break naive tools: reserved URL characters, unicode, emoji, odd first
+/// characters. SeaweedFS rewrites `\`, `//` and a leading `/`, so those stay out.
+enum AwkwardNames {
+    static let all: [String] = [
+        "space in name.txt", " leading space", "plus+sign", "percent%20literal", "percent%", "question?mark",
+        "hash#tag", "amp&ersand", "equals=sign", "tilde~", "~tilde-first", "_underscore-first", "-dash-first",
+        ".dot-first", "unicode/ünïcødé/ß", "emoji/😀🚀", "日本語/ファイル", "semi;colon", "comma,name",
+        "quote'single", "paren(1)", "brackets[1]", "at@sign", "dollar$", "caret^", "back`tick",
+        "dir/sub/deep/file.bin", "trailing.dot.", "many...dots",
+    ]
+}
