@@ -168,7 +168,9 @@ enum QueueScripts {
               redis.call('HDEL', KEYS[4], key)
               failed = failed + 1
             else
-              redis.call('RPUSH', base .. 'p:' .. partition .. ':queue', key)
+              -- To the back of the line: a key that keeps killing consumers should not
+              -- be the next thing every consumer takes.
+              redis.call('LPUSH', base .. 'p:' .. partition .. ':queue', key)
               requeued = requeued + 1
             end
           end
