@@ -164,8 +164,6 @@ final class EngineCore: @unchecked Sendable {
         var submissions: [Transfer] = []
         var cancellations: [Transfer] = []
         var outcomes: [(Transfer, Result<HTTPResponse, Error>)] = []
-        var running: Int32 = 0
-        var failedPolls = 0
         while true {
             let cpu = EngineCore.threadCPUSeconds()
             let stopping: Bool = lock.withLock {
@@ -189,7 +187,9 @@ final class EngineCore: @unchecked Sendable {
                 outcomes.append((transfer, .failure(CancellationError())))
             }
             cancellations.removeAll(keepingCapacity: true)
+            deliver(&outcomes)  // failed adds and cancellations, before waiting
 
+            var running: Int32 = 0
             _ = curl_multi_perform(multi, &running)
             var finishedHandle: UnsafeMutableRawPointer? = nil
             var result = CURLE_OK
@@ -197,21 +197,19 @@ final class EngineCore: @unchecked Sendable {
                 guard let handle = finishedHandle, let transfer = active[handle] else { continue }
                 outcomes.append((transfer, complete(transfer, result: result)))
             }
-            let now = EngineCore.monotonicNanoseconds()
+            let now = monotonicNanoseconds()
             if now >= nextDeadline { expireTransfers(now: now, into: &outcomes) }
             deliver(&outcomes)
 
+            // Sleeps until a socket is ready, curl's next timer, a wakeup (submission,
+            // cancellation, shutdown), our earliest deadline, or 1 s.
             var waitMilliseconds: Int32 = 1000
             if nextDeadline != .max {
-                let untilDeadline = nextDeadline > now ? (nextDeadline - now) / 1_000_000 + 1 : 0
+                let untilDeadline = nextDeadline > now ? (nextDeadline - now + 999_999) / 1_000_000 : 0
                 waitMilliseconds = Int32(min(UInt64(waitMilliseconds), untilDeadline))
             }
             if curl_multi_poll(multi, nil, 0, waitMilliseconds, nil) != CURLM_OK {
-                // Should not happen; do not spin if it keeps failing.
-                failedPolls += 1
-                if failedPolls > 3 { usleep(10_000) }
-            } else {
-                failedPolls = 0
+                usleep(1000)  // should not happen; never spin
             }
         }
         // Stopping: fail everything still running, then free the handles.
@@ -248,7 +246,7 @@ final class EngineCore: @unchecked Sendable {
         transfer.easy = easy
         if transfer.timeoutMilliseconds > 0 {
             transfer.deadline =
-                EngineCore.monotonicNanoseconds() &+ UInt64(transfer.timeoutMilliseconds) &* 1_000_000
+                monotonicNanoseconds() &+ UInt64(transfer.timeoutMilliseconds) &* 1_000_000
             nextDeadline = min(nextDeadline, transfer.deadline)
         }
         active[easy.raw] = transfer
@@ -374,15 +372,16 @@ final class EngineCore: @unchecked Sendable {
         return HTTPError(code: kind, message: "\(text) (host \(transfer.host))", curlCode: Int32(code.rawValue))
     }
 
-    private static func monotonicNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-    }
-
     private static func threadCPUSeconds() -> Double {
         var spec = timespec()
         guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec) == 0 else { return 0 }
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
+}
+
+/// Monotonic clock in nanoseconds, for deadlines.
+func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
 }
