@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test demo lint format compose-check services-start services-stop clean
+.PHONY: all deps build release test demo lint format compose-check services-start services-stop clean scale
 
 all: build
 
@@ -38,6 +38,9 @@ test: deps
 
 demo: deps
 	@scripts/demo.sh
+
+scale: deps
+	@scripts/scale.sh
 
 compose-check:
 	@compose/validate.sh
