@@ -1,0 +1,53 @@
+import BlobferryTestSupport
+import Foundation
+import Testing
+
+@testable import Blobferry
+
+/// Blobs above the multipart threshold go to S3 part by part, fed by ranged GETs.
+@Suite(.serialized)
+struct LargeBlobTests {
+    static let mebibyte = 1024 * 1024
+
+    @Test func blobsAroundAndFarAboveTheThresholdArriveIntact() async throws {
+        let harness = try await MigrationHarness(name: "large")
+        let sizes: [String: Int] = [
+            "large/empty": 0,
+            "large/just-below": 5 * Self.mebibyte - 1,
+            "large/exactly-threshold": 5 * Self.mebibyte,
+            "large/just-above": 5 * Self.mebibyte + 1,
+            "large/three-and-a-half-parts": 17 * Self.mebibyte + 12345,
+            "small/neighbour": 1000,
+        ]
+        let names = sizes.keys.sorted()
+        let expected = try await harness.seed(names) { sizes[names[$0]] ?? 0 }
+        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
+        let consumer = try harness.run(
+            "blobferry-consumer", label: "consumer",
+            environment: [
+                "BLOBFERRY_MULTIPART_THRESHOLD": String(5 * Self.mebibyte),
+                "BLOBFERRY_PART_SIZE": String(5 * Self.mebibyte), "BLOBFERRY_CONCURRENCY": "4",
+            ])
+        #expect(consumer.status == 0, "\(consumer.output)")
+
+        #expect(try await harness.mismatches(expected) == [])
+        let status = try harness.status()
+        #expect(status.copied == sizes.count && status.failed == 0)
+        #expect(status.bytes == sizes.values.reduce(0, +))
+        let head = try await harness.s3.headObject(key: "large/three-and-a-half-parts")
+        #expect(head?.etag?.hasSuffix("-4\"") == true, "a multipart upload of 4 parts: \(head?.etag ?? "-")")
+        #expect(head?.metadata["origin"] == "harness")
+        #expect(head?.contentType == "application/x-test")
+        #expect(try await harness.s3.listMultipartUploads() == [])
+    }
+
+    @Test func partSizeGrowsToStayWithinTenThousandParts() {
+        let preferred = 16 * Self.mebibyte
+        #expect(MultipartPlan.partSize(for: 100 * Self.mebibyte, preferred: preferred) == preferred)
+        let fiveTebibytes = 5 * 1024 * 1024 * Self.mebibyte
+        let size = MultipartPlan.partSize(for: fiveTebibytes, preferred: preferred)
+        #expect(size % Self.mebibyte == 0)
+        #expect((fiveTebibytes + size - 1) / size <= MultipartPlan.maxParts)
+        #expect(size <= 5 * 1024 * Self.mebibyte)
+    }
+}
