@@ -548,6 +548,7 @@ class Request:
     blob: str
     body: bytes
     client_ip: str
+    raw_headers: List[Tuple[str, str]] = dataclasses.field(default_factory=list)  # as sent
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -775,7 +776,7 @@ _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$
 def request_metadata(request: Request) -> Dict[str, str]:
     """x-ms-meta-* headers -> metadata; names must be C# identifiers, as in Azure."""
     metadata = {}
-    for name, value in request.raw_header_items:  # type: ignore[attr-defined]
+    for name, value in request.raw_headers:
         if name.lower().startswith("x-ms-meta-"):
             key = name[len("x-ms-meta-"):]
             if not _METADATA_NAME.match(key):
@@ -1317,8 +1318,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         request = Request(method=self.command, raw_path=raw_path, raw_query=raw_query,
                           headers=headers, query={k: v[-1] for k, v in query_multi.items()},
                           query_multi=query_multi, account=segments[1], container=segments[2],
-                          blob=segments[3], body=body, client_ip=self.client_address[0])
-        request.raw_header_items = list(self.headers.items())  # type: ignore[attr-defined]
+                          blob=segments[3], body=body, client_ip=self.client_address[0],
+                          raw_headers=list(self.headers.items()))
         return request
 
     # -- dispatch --------------------------------------------------------------------

@@ -152,7 +152,8 @@ start_azure() {
 
 # The azure port is known only once the emulator wrote it, so its env comes after readiness.
 write_azure_fragment() {
-    local endpoint="http://127.0.0.1:$(cat "$RUN/azure.port")/$AZURE_ACCOUNT"
+    local endpoint
+    endpoint="http://127.0.0.1:$(cat "$RUN/azure.port")/$AZURE_ACCOUNT"
     cat >"$FRAGMENTS/azure.env" <<EOF
 export BLOBFERRY_TEST_AZURE_ENDPOINT=$endpoint
 export BLOBFERRY_TEST_AZURE_ACCOUNT=$AZURE_ACCOUNT
@@ -186,19 +187,23 @@ probe() {
     esac
 }
 
+# Waits until NAME answers; on failure prints its log's tail and one line naming it, stops
+# it, and returns 1 (the caller still records the services that did start).
 wait_ready() {
-    local name=$1 deadline=$((SECONDS + TIMEOUT))
+    local name=$1 deadline=$((SECONDS + TIMEOUT)) problem=""
     until probe "$name"; do
         if ! is_alive "$name"; then
-            tail -n 20 "$LOGS/$name.log" >&2 || true
-            die "$name exited during startup; see $LOGS/$name.log"
+            problem="exited during startup"
+        elif ((SECONDS >= deadline)); then
+            problem="did not answer within $TIMEOUT s"
+        else
+            sleep 0.1
+            continue
         fi
-        if ((SECONDS >= deadline)); then
-            tail -n 20 "$LOGS/$name.log" >&2 || true
-            stop_one "$name"
-            die "$name did not answer within $TIMEOUT s; see $LOGS/$name.log"
-        fi
-        sleep 0.1
+        tail -n 20 "$LOGS/$name.log" >&2 || true
+        stop_one "$name"
+        echo "services.sh: $name $problem; see $LOGS/$name.log" >&2
+        return 1
     done
 }
 
@@ -219,18 +224,16 @@ stop_one() {
             [[ -d /proc/$pid ]] || break
             sleep 0.1
         done
-        [[ -d /proc/$pid ]] && kill -9 "$pid" 2>/dev/null || true
+        if [[ -d /proc/$pid ]]; then kill -9 "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$PIDS/$name.pid" "$FRAGMENTS/$name.env" "$RUN/$name.port"
     case $name in
     redis) rm -rf "$RUN/redis" ;;
     s3)
         # weed leaves Unix sockets named after its ports in /tmp; remove only ours.
-        if [[ -f $RUN/weed/ports ]]; then
-            for port in $(cat "$RUN/weed/ports"); do
-                rm -f /tmp/seaweedfs-*-"$port".sock
-            done
-        fi
+        local port ports=()
+        [[ -f $RUN/weed/ports ]] && read -r -a ports <"$RUN/weed/ports"
+        for port in "${ports[@]}"; do rm -f /tmp/seaweedfs-*-"$port".sock; done
         rm -rf "$RUN/weed"
         ;;
     esac
@@ -265,13 +268,19 @@ cmd_start() {
         "start_$name"
         started+=("$name")
     done
+    local ready=() failed=()
     for name in "${started[@]}"; do
-        wait_ready "$name"
-        [[ $name == azure ]] && write_azure_fragment
-        [[ $name == s3 ]] && check_s3_auth
+        if wait_ready "$name"; then
+            [[ $name == azure ]] && write_azure_fragment
+            [[ $name == s3 ]] && check_s3_auth
+            ready+=("$name")
+        else
+            failed+=("$name")
+        fi
     done
     write_env
-    if ((${#started[@]})); then echo "services.sh: started ${started[*]}; env in $ENV_FILE" >&2; fi
+    if ((${#ready[@]})); then echo "services.sh: started ${ready[*]}; env in $ENV_FILE" >&2; fi
+    ((${#failed[@]} == 0)) || die "failed to start: ${failed[*]} (logs in $LOGS)"
 }
 
 cmd_stop() {
