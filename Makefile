@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test demo lint format compose-check services-start services-stop clean scale
+.PHONY: all deps build release test chaos demo lint format compose-check services-start services-stop clean scale
 
 all: build
 
@@ -35,6 +35,15 @@ test: deps
 	    $(SWIFT) test --skip-build --filter '$(FILTER)' || rc=1; \
 	  fi; \
 	  scripts/services.sh stop; exit $$rc
+
+# The chaos test at a larger size, CHAOS_RUNS times in a row (make test runs a small one).
+CHAOS_RUNS ?= 3
+CHAOS_BLOBS ?= 10000
+chaos: deps
+	@for run in $$(seq 1 $(CHAOS_RUNS)); do \
+	  echo "== chaos run $$run of $(CHAOS_RUNS): $(CHAOS_BLOBS) blobs"; \
+	  BLOBFERRY_CHAOS_BLOBS=$(CHAOS_BLOBS) BLOBFERRY_CHAOS_KILLS=15 $(MAKE) --no-print-directory test FILTER=ChaosTests || exit 1; \
+	done
 
 demo: deps
 	@scripts/demo.sh

@@ -1,0 +1,114 @@
+import BlobferryTestSupport
+import Foundation
+import Testing
+
+@testable import Blobferry
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// "Kill anything, at any moment, and the migration still ends with every blob copied
+/// once, byte for byte." A driver SIGKILLs random consumers (starting replacements),
+/// SIGKILLs and restarts the producer mid-listing and SIGKILLs redis-server once (AOF,
+/// appendfsync everysec), while the emulator answers 5% of GETs with 503 and caps list
+/// pages at an odd size. `make chaos` runs a bigger version (BLOBFERRY_CHAOS_BLOBS).
+@Suite(.serialized)
+struct ChaosTests {
+    struct Plan {
+        var blobs: Int
+        var consumers: Int
+        var tick: TimeInterval
+        var consumerKills: Int
+
+        static func fromEnvironment() -> Plan {
+            let environment = ProcessInfo.processInfo.environment
+            return Plan(
+                blobs: environment["BLOBFERRY_CHAOS_BLOBS"].flatMap(Int.init) ?? 2_500,
+                consumers: environment["BLOBFERRY_CHAOS_CONSUMERS"].flatMap(Int.init) ?? 3,
+                tick: environment["BLOBFERRY_CHAOS_TICK"].flatMap(Double.init) ?? 1.5,
+                consumerKills: environment["BLOBFERRY_CHAOS_KILLS"].flatMap(Int.init) ?? 6)
+        }
+    }
+
+    @Test func killingAnythingAtAnyMomentLosesNothing() async throws {
+        let plan = Plan.fromEnvironment()
+        let emulator = try AzureEmulatorProcess(latencyMs: 3, failRate: 0.05, failMethods: ["GET"], maxPage: 37)
+        let harness = try await MigrationHarness(name: "chaos", emulator: emulator, redisAppendOnly: true)
+        let expected = try await harness.seed(PipelineEndToEndTests.manyNames(plan.blobs))
+        let settings = [
+            "BLOBFERRY_LISTERS": "4", "BLOBFERRY_CONCURRENCY": "16", "BLOBFERRY_BATCH": "32",
+            "BLOBFERRY_LEASE_SECONDS": "2", "BLOBFERRY_MAX_ATTEMPTS": "10", "BLOBFERRY_REDIS_OUTAGE_SECONDS": "60",
+            // Tight back-pressure keeps the producer listing while the consumers work.
+            "BLOBFERRY_MAX_QUEUED_PER_PARTITION": "8",
+        ]
+        var log: [String] = []
+        func note(_ line: String) {
+            log.append(line)
+            print("chaos: \(line)")
+        }
+
+        var generation = 0
+        func startConsumer() throws -> LocalProcess {
+            generation += 1
+            return try harness.start(
+                "blobferry-consumer", ["--id", "chaos-\(generation)"], label: "consumer-\(generation)",
+                environment: settings)
+        }
+        var producer = try harness.start("blobferry-producer", label: "producer-1", environment: settings)
+        var consumers = try (0..<plan.consumers).map { _ in try startConsumer() }
+        try harness.waitUntil("the producer is a quarter through the listing") {
+            try harness.status().listed >= plan.blobs / 4
+        }
+        let listedAtKill = try harness.status().listed
+        #expect(producer.isRunning, "the producer must still be listing when it is killed")
+        producer.stop(signal: SIGKILL)
+        note("SIGKILL producer mid-listing (\(listedAtKill) of \(expected.count) listed), restarting it")
+        producer = try harness.start("blobferry-producer", label: "producer-2", environment: settings)
+        var kills = 0
+        var redisRestarted = false
+        var tick = 0
+        var random = SystemRandomNumberGenerator()
+
+        while tick < 200 {
+            tick += 1
+            usleep(UInt32(plan.tick * 1_000_000))
+            let status = try? harness.status()
+            if let status, status.complete { break }
+            if tick == 3 {
+                harness.redis.kill()
+                note("tick \(tick): SIGKILL redis-server (AOF everysec), restarting it")
+                usleep(500_000)
+                try harness.redis.start()
+                redisRestarted = true
+            } else if kills < plan.consumerKills, let victim = consumers.indices.filter({ consumers[$0].isRunning })
+                .randomElement(using: &random)
+            {
+                consumers[victim].stop(signal: SIGKILL)
+                kills += 1
+                consumers[victim] = try startConsumer()
+                note("tick \(tick): SIGKILL consumer, started chaos-\(generation) (copied \(status?.copied ?? -1) so far)")
+            }
+        }
+
+        #expect(try producer.wait(timeout: 300) == 0, "\(harness.log("producer-2"))")
+        for consumer in consumers {
+            let status = try consumer.wait(timeout: 300)
+            #expect(status == 0, "a consumer that was not killed exited \(status)")
+        }
+        let status = try harness.status()
+        let injected = (try? emulator.stats()["injected_failures"] as? Int) ?? 0
+        note(
+            "end: \(plan.blobs + AwkwardNames.all.count) blobs, \(kills) consumer kills, producer killed at \(listedAtKill) listed, redis restarted \(redisRestarted), \(injected) injected 503s; copied \(status.copied), requeued \(status.requeued), failed \(status.failed), queued \(status.queued), in flight \(status.inflight)"
+        )
+
+        #expect(kills == plan.consumerKills)
+        #expect(redisRestarted)
+        #expect(injected > 0)
+        #expect(try await harness.mismatches(expected) == [])
+        #expect(status.complete)
+        #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
+        #expect(status.partitions.reduce(0) { $0 + $1.done } == expected.count)
+        #expect(status.copied == expected.count)
+    }
+}
