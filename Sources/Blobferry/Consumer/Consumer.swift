@@ -48,8 +48,6 @@ public final class Consumer: Sendable {
             partsInFlight: 4, logger: logger)
     }
 
-    public var progress: ProgressCounters { counters }
-
     /// Checks that both clouds accept the credentials and the container and bucket exist,
     /// before any key is claimed.
     public func preflight() async throws {

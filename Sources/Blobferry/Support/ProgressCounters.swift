@@ -1,0 +1,38 @@
+import Synchronization
+
+/// Running totals shared by concurrent listers or copies.
+public final class ProgressCounters: Sendable {
+    public struct Snapshot: Sendable {
+        public var listed = 0
+        public var enqueued = 0
+        public var copied = 0
+        public var bytes = 0
+        public var failed = 0
+        public var vanished = 0
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public func add(listed: Int = 0, enqueued: Int = 0) {
+        state.withLock {
+            $0.listed += listed
+            $0.enqueued += enqueued
+        }
+    }
+
+    public func record(_ outcome: CopyOutcome) {
+        state.withLock {
+            switch outcome {
+            case .copied(let bytes):
+                $0.copied += 1
+                $0.bytes += bytes
+            case .vanished: $0.vanished += 1
+            case .failed: $0.failed += 1
+            }
+        }
+    }
+
+    public func snapshot() -> Snapshot { state.withLock { $0 } }
+}
