@@ -560,25 +560,27 @@ def sign(key_b64: str, string_to_sign: str) -> str:
     return base64.b64encode(hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).digest()).decode()
 
 
-def _culture_key(name: str):
-    """Sort key approximating the service's culture-aware header ordering, where '-' is
-    ignored at the first level and '_' sorts before digits; used only as a fallback when
-    the plain ordinal order (what the docs describe) does not match the signature."""
-    def weight(char: str) -> int:
-        if char == "_":
-            return 1
-        if char.isdigit():
-            return 100 + ord(char)
-        if char.isalpha():
-            return 1000 + ord(char.lower())
-        return 10 + ord(char)
-    return [weight(c) for c in name if c != "-"], name
+# Primary collation weights of the characters an HTTP header name may hold, in the order
+# the service sorts them: punctuation, then '_' among it, then digits, then letters (case
+# folded). '-' is not listed: the service ignores it at the first level.
+_HEADER_COLLATION = {c: i for i, c in enumerate("!#$%&*.^_`|~+0123456789abcdefghijklmnopqrstuvwxyz")}
 
 
-def canonicalized_headers(request: Request, culture_order: bool) -> str:
-    names = sorted((n for n in request.headers if n.startswith("x-ms-")),
-                   key=_culture_key if culture_order else None)
-    return "".join(f"{n}:{request.headers[n].strip()}\n" for n in names)
+def _collation_key(name: str):
+    """Sort key of the service's culture-aware ordering of x-ms-* headers (which the SDKs
+    reproduce): hyphens ignored at the first level, '_' before digits before letters; ties
+    broken ordinally. It differs from plain ordinal order only for names holding '-', '_',
+    digits or punctuation at the same place, e.g. x-ms-meta-a_b < x-ms-meta-a1 < x-ms-meta-a-c."""
+    return [_HEADER_COLLATION.get(c, 100 + ord(c)) for c in name.lower() if c != "-"], name
+
+
+def canonicalized_headers(request: Request, trim_values: bool) -> str:
+    """x-ms-* headers in the service's order, `name:value\n` each. Values are taken as
+    received (leading whitespace already dropped by the HTTP parser; trailing kept, as the
+    SDK signs them), or fully trimmed for clients that trim before signing."""
+    names = sorted((n for n in request.headers if n.startswith("x-ms-")), key=_collation_key)
+    return "".join(f"{n}:{request.headers[n].strip() if trim_values else request.headers[n]}\n"
+                   for n in names)
 
 
 def canonicalized_resource(request: Request, account: str) -> str:
@@ -593,10 +595,11 @@ def canonicalized_resource(request: Request, account: str) -> str:
 def shared_key_strings_to_sign(request: Request, account: str) -> List[str]:
     """The string-to-sign for version 2015-02-21 and later (Content-Length empty when 0).
 
-    Date is empty when x-ms-date is sent (the docs' rule); a second candidate with the
-    Date header filled, and one with the service's culture-aware x-ms-* header order, are
-    also accepted, since both appear in the wild. Nothing else is relaxed."""
-    def build(date_value: str, culture: bool) -> str:
+    Date is empty when x-ms-date is sent (the docs' rule); x-ms-* values are signed as
+    received. Two points where clients differ are relaxed: a candidate with the Date header
+    filled in, and one with trimmed x-ms-* values, are also accepted. Nothing else is.
+    The first candidate is the one AuthenticationErrorDetail shows."""
+    def build(date_value: str, trim_values: bool) -> str:
         length = request.header("content-length")
         fields = [request.method,
                   request.header("content-encoding"), request.header("content-language"),
@@ -605,7 +608,7 @@ def shared_key_strings_to_sign(request: Request, account: str) -> List[str]:
                   request.header("if-modified-since"), request.header("if-match"),
                   request.header("if-none-match"), request.header("if-unmodified-since"),
                   request.header("range")]
-        return "\n".join(fields) + "\n" + canonicalized_headers(request, culture) + \
+        return "\n".join(fields) + "\n" + canonicalized_headers(request, trim_values) + \
             canonicalized_resource(request, account)
 
     date = request.header("date")
@@ -1269,7 +1272,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK (40 ms) and throughput collapses to ~25/s/conn.
     disable_nagle_algorithm = True
     server_version = "blobferry-azure-emulator/1.0"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
     emulator: Emulator  # set on the subclass made by make_server
     verbose = False
 

@@ -393,6 +393,15 @@ def test_shared_key_canonical_resource_repeats_the_account_and_keeps_encoding(em
     assert emulator.raw("GET", path, headers=decoded_path)[0] == 403
 
 
+def test_shared_key_header_collation_and_untrimmed_values_match_the_sdk(emulator):
+    """The service sorts x-ms-* headers culture-aware ('_' < digits < letters, '-' ignored)
+    and the SDK signs header values untrimmed; both must verify."""
+    container = emulator.service().create_container("collation")
+    metadata = {"a_b": "3", "a1": "4", "aa": "5", "ab": "1", "Z9": "6", "owner": "Alice  Smith "}
+    container.upload_blob("m", b"x", metadata=metadata)
+    assert container.get_blob_client("m").get_blob_properties().metadata["a_b"] == "3"
+
+
 def test_shared_key_query_and_stale_date(emulator):
     emulator.service().create_container("query")
     path, query = f"/{ACCOUNT}/query", "restype=container&comp=list&maxresults=2&prefix=a%2Bb"
