@@ -78,7 +78,8 @@ struct VerifyCommand: AsyncParsableCommand {
             for name in report.missing.prefix(show) { print("missing: \(name)") }
             for name in report.mismatched.prefix(show) { print("different: \(name)") }
             print(
-                "verified \(report.checked) blobs (\(report.bytes) bytes): \(report.checked - report.missing.count - report.mismatched.count) identical, \(report.missing.count) missing, \(report.mismatched.count) different")
+                "verified \(report.checked) blobs (\(report.bytes) bytes): \(report.checked - report.missing.count - report.mismatched.count) identical, \(report.missing.count) missing, \(report.mismatched.count) different"
+            )
             return report.isClean ? 0 : 1
         }
     }

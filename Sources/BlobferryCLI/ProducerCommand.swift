@@ -36,12 +36,14 @@ public struct ProducerCommand: AsyncParsableCommand {
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
             let azure = try Runtime.azureClient(settings: settings, http: http)
-            let producer = try Producer(settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
+            let producer = try Producer(
+                settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
             let started = Date()
             let line = ProgressLine {
                 let totals = producer.progress.snapshot()
                 let rate = Double(totals.listed) / max(0.001, Date().timeIntervalSince(started))
-                return "listed \(totals.listed)  enqueued \(totals.enqueued)  skipped \(totals.listed - totals.enqueued)  \(Int(rate)) keys/s"
+                return
+                    "listed \(totals.listed)  enqueued \(totals.enqueued)  skipped \(totals.listed - totals.enqueued)  \(Int(rate)) keys/s"
             }
             let summary: Producer.Summary?
             do {
@@ -57,7 +59,8 @@ public struct ProducerCommand: AsyncParsableCommand {
             }
             let rate = Double(summary.listed) / max(0.001, summary.seconds)
             print(
-                "pass \(summary.pass)\(summary.resumed ? " (resumed)" : ""): listed \(summary.listed), enqueued \(summary.enqueued), skipped \(summary.listed - summary.enqueued) in \(String(format: "%.1f", summary.seconds)) s (\(Int(rate)) keys/s)")
+                "pass \(summary.pass)\(summary.resumed ? " (resumed)" : ""): listed \(summary.listed), enqueued \(summary.enqueued), skipped \(summary.listed - summary.enqueued) in \(String(format: "%.1f", summary.seconds)) s (\(Int(rate)) keys/s)"
+            )
             return 0
         }
     }

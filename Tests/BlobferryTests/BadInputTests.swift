@@ -38,7 +38,8 @@ struct BadInputTests {
     @Test func wrongS3SecretStopsTheConsumerAndKeepsTheQueue() async throws {
         let harness = try await Self.queuedJob("bad-s3")
         let run = try harness.run(
-            "blobferry-consumer", label: "consumer", environment: ["AWS_SECRET_ACCESS_KEY": "not-the-secret-0123456789"])
+            "blobferry-consumer", label: "consumer", environment: ["AWS_SECRET_ACCESS_KEY": "not-the-secret-0123456789"]
+        )
         #expect(run.status == BlobferryError.Code.credentials.rawValue)
         let lines = Self.errorLines(run.output, program: "blobferry-consumer")
         #expect(lines.count == 1)
@@ -52,14 +53,18 @@ struct BadInputTests {
         let consumer = try harness.run(
             "blobferry-consumer", label: "consumer", environment: ["BLOBFERRY_DEST_BUCKET": "no-such-bucket-bf"])
         #expect(consumer.status == BlobferryError.Code.notFound.rawValue)
-        #expect(Self.errorLines(consumer.output, program: "blobferry-consumer").first?.contains("no-such-bucket-bf") == true)
+        #expect(
+            Self.errorLines(consumer.output, program: "blobferry-consumer").first?.contains("no-such-bucket-bf") == true
+        )
         #expect(try harness.status().queued == 40)
 
         let producer = try harness.run(
             "blobferry-producer", label: "producer-missing",
             environment: ["BLOBFERRY_SOURCE_CONTAINER": "no-such-container", "BLOBFERRY_JOB": "other-job"])
         #expect(producer.status == BlobferryError.Code.notFound.rawValue)
-        #expect(Self.errorLines(producer.output, program: "blobferry-producer").first?.contains("no-such-container") == true)
+        #expect(
+            Self.errorLines(producer.output, program: "blobferry-producer").first?.contains("no-such-container") == true
+        )
     }
 
     @Test func unreachableRedisIsOneLineAndExitFive() async throws {
@@ -79,7 +84,9 @@ struct BadInputTests {
     }
 
     @Test func missingSettingsAreNamedBeforeAnythingIsTouched() throws {
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_") }
+        let environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")
+        }
         let process = try LocalProcess(
             MigrationHarness.binary("blobferry-consumer"), [], environment: environment,
             logFile: FileManager.default.temporaryDirectory.appendingPathComponent("bf-missing-\(UUID()).log").path)

@@ -81,13 +81,16 @@ struct ChaosTests {
                 usleep(500_000)
                 try harness.redis.start()
                 redisRestarted = true
-            } else if kills < plan.consumerKills, let victim = consumers.indices.filter({ consumers[$0].isRunning })
-                .randomElement(using: &random)
+            } else if kills < plan.consumerKills,
+                let victim = consumers.indices.filter({ consumers[$0].isRunning })
+                    .randomElement(using: &random)
             {
                 consumers[victim].stop(signal: SIGKILL)
                 kills += 1
                 consumers[victim] = try startConsumer()
-                note("tick \(tick): SIGKILL consumer, started chaos-\(generation) (copied \(status?.copied ?? -1) so far)")
+                note(
+                    "tick \(tick): SIGKILL consumer, started chaos-\(generation) (copied \(status?.copied ?? -1) so far)"
+                )
             }
         }
 

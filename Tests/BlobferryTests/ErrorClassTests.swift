@@ -45,7 +45,9 @@ struct ErrorClassTests {
         let harness = try await MigrationHarness(name: "busy", emulator: emulator)
         let expected = try await harness.seed((0..<120).map { "busy/\($0)" })
         #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
-        #expect(try harness.run("blobferry-consumer", label: "consumer", environment: ["BLOBFERRY_MAX_ATTEMPTS": "12"]).status == 0)
+        #expect(
+            try harness.run("blobferry-consumer", label: "consumer", environment: ["BLOBFERRY_MAX_ATTEMPTS": "12"])
+                .status == 0)
 
         #expect(try await harness.mismatches(expected) == [])
         let status = try harness.status()
@@ -73,7 +75,9 @@ struct ErrorClassTests {
 
         let run = try harness.run(
             "blobferry-consumer", label: "consumer",
-            environment: ["AZURE_STORAGE_KEY": "", "AZURE_STORAGE_SAS_TOKEN": listOnly, "BLOBFERRY_AUTH_FAILURE_LIMIT": "3"])
+            environment: [
+                "AZURE_STORAGE_KEY": "", "AZURE_STORAGE_SAS_TOKEN": listOnly, "BLOBFERRY_AUTH_FAILURE_LIMIT": "3",
+            ])
         #expect(run.status == BlobferryError.Code.credentials.rawValue, "\(run.output)")
         let lines = run.output.split(separator: "\n").filter { $0.hasPrefix("blobferry-consumer:") }
         #expect(lines.count == 1 && lines.first?.contains("Azure rejected the credentials") == true, "\(run.output)")

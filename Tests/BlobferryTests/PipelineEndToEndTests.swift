@@ -61,7 +61,8 @@ struct PipelineEndToEndTests {
         let harness = try await MigrationHarness(name: "producer-kill", emulator: emulator)
         let expected = try await harness.seed(Self.manyNames(1_500))
 
-        let first = try harness.start("blobferry-producer", label: "producer-1", environment: ["BLOBFERRY_LISTERS": "4"])
+        let first = try harness.start(
+            "blobferry-producer", label: "producer-1", environment: ["BLOBFERRY_LISTERS": "4"])
         try harness.waitUntil("the producer has listed some keys") { try harness.status().listed > 200 }
         first.stop(signal: SIGKILL)
         let partial = try harness.status()

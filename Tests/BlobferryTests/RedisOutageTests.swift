@@ -19,7 +19,8 @@ struct RedisOutageTests {
         let settings = ["BLOBFERRY_REDIS_OUTAGE_SECONDS": "60", "BLOBFERRY_LISTERS": "2"]
 
         let producer = try harness.start("blobferry-producer", label: "producer", environment: settings)
-        let consumer = try harness.start("blobferry-consumer", ["--id", "steady"], label: "consumer", environment: settings)
+        let consumer = try harness.start(
+            "blobferry-consumer", ["--id", "steady"], label: "consumer", environment: settings)
         try harness.waitUntil("copies are under way") { try harness.status().copied > 50 }
 
         harness.redis.stop()

@@ -89,12 +89,16 @@ struct SettingsTests {
         let directory = FileManager.default.temporaryDirectory
         let typo = directory.appendingPathComponent("typo-\(UUID()).yaml")
         try "job: a\nconsumer:\n  concurency: 3\n".write(to: typo, atomically: true, encoding: .utf8)
-        let unknown = #expect(throws: BlobferryError.self) { try SettingsLoader.load(configPath: typo.path, environment: [:]) }
+        let unknown = #expect(throws: BlobferryError.self) {
+            try SettingsLoader.load(configPath: typo.path, environment: [:])
+        }
         #expect(unknown?.message.contains("consumer.concurency") == true)
 
         let wrongType = directory.appendingPathComponent("type-\(UUID()).yaml")
         try "consumer:\n  concurrency: many\n".write(to: wrongType, atomically: true, encoding: .utf8)
-        let mistyped = #expect(throws: BlobferryError.self) { try SettingsLoader.load(configPath: wrongType.path, environment: [:]) }
+        let mistyped = #expect(throws: BlobferryError.self) {
+            try SettingsLoader.load(configPath: wrongType.path, environment: [:])
+        }
         #expect(mistyped?.message.contains("consumer.concurrency") == true)
     }
 

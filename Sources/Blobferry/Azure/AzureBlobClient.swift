@@ -169,7 +169,9 @@ public final class AzureBlobClient: Sendable {
     }
 
     private static func encode(_ query: [(String, String)]) -> String {
-        query.map { AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true) }
-            .joined(separator: "&")
+        query.map {
+            AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true)
+        }
+        .joined(separator: "&")
     }
 }

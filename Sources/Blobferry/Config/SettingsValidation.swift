@@ -43,12 +43,16 @@ extension Settings {
     }
 
     private func validateSource() throws {
-        try check(!source.endpoint.isEmpty || !source.account.isEmpty,
-            "source endpoint is not set (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT or BLOBFERRY_SOURCE_ENDPOINT)")
-        try check(!source.account.isEmpty,
+        try check(
+            !source.endpoint.isEmpty || !source.account.isEmpty,
+            "source endpoint is not set (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT or BLOBFERRY_SOURCE_ENDPOINT)"
+        )
+        try check(
+            !source.account.isEmpty,
             "source account is not set (AZURE_STORAGE_ACCOUNT or AccountName= in AZURE_STORAGE_CONNECTION_STRING)")
         try check(isHTTPURL(sourceEndpoint), "source endpoint '\(sourceEndpoint)' is not an http(s) URL")
-        try check(source.key != nil || source.sasToken != nil,
+        try check(
+            source.key != nil || source.sasToken != nil,
             "no Azure credentials: set AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING")
         if let key = source.key {
             do {
@@ -58,18 +62,21 @@ extension Settings {
             }
         }
         try check(!source.container.isEmpty, "source container is not set (BLOBFERRY_SOURCE_CONTAINER)")
-        try check(Self.isValidContainerName(source.container),
+        try check(
+            Self.isValidContainerName(source.container),
             "source container '\(source.container)' is not a valid Azure container name (3-63 of a-z 0-9 -)")
     }
 
     private func validateDestination() throws {
         try check(!destination.bucket.isEmpty, "destination bucket is not set (BLOBFERRY_DEST_BUCKET)")
         try check(!destination.region.isEmpty, "destination region is not set (AWS_REGION)")
-        try check(destination.endpoint.isEmpty || isHTTPURL(destination.endpoint),
+        try check(
+            destination.endpoint.isEmpty || isHTTPURL(destination.endpoint),
             "destination endpoint '\(destination.endpoint)' is not an http(s) URL (AWS_ENDPOINT_URL_S3)")
         try check(!destination.accessKeyID.isEmpty, "AWS_ACCESS_KEY_ID is not set")
         try check(destination.secretAccessKey != nil, "AWS_SECRET_ACCESS_KEY is not set")
-        try check(["", "path", "virtual"].contains(destination.addressing),
+        try check(
+            ["", "path", "virtual"].contains(destination.addressing),
             "destination addressing must be 'path' or 'virtual'")
         try check(destination.prefix.utf8.count < 1024, "destination prefix is longer than S3 allows")
     }

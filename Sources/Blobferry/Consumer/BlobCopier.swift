@@ -30,7 +30,10 @@ struct BlobCopier: Sendable {
         let destination = destinationPrefix + item.key
         if destination.utf8.count > S3Client.maxKeyBytes {
             return .finished(
-                .failed(reason: "S3 cannot hold this key: \(destination.utf8.count) bytes of UTF-8, the limit is \(S3Client.maxKeyBytes)"))
+                .failed(
+                    reason:
+                        "S3 cannot hold this key: \(destination.utf8.count) bytes of UTF-8, the limit is \(S3Client.maxKeyBytes)"
+                ))
         }
         do {
             let bytes = try await retry.run(logger: logger, what: "copying \(item.key)") {
@@ -110,7 +113,9 @@ struct BlobCopier: Sendable {
                             guard bytes.count == range.count else {
                                 throw RemoteError(service: .azure, kind: .transient, message: "short ranged read")
                             }
-                            let etag = try await retry.run(logger: logger, what: "uploading part \(part + 1) of \(name)") {
+                            let etag = try await retry.run(
+                                logger: logger, what: "uploading part \(part + 1) of \(name)"
+                            ) {
                                 try await s3.uploadPart(
                                     key: destination, uploadID: uploadID, partNumber: part + 1, body: bytes,
                                     contentMD5: Base64.encode(Digest.md5(bytes)))

@@ -118,7 +118,8 @@ public final class Consumer: Sendable {
                     maxAttempts: settings.consumer.maxAttempts)
                 if reaped.expired > 0 {
                     logger.warning(
-                        "\(reaped.expired) consumer(s) stopped heartbeating: \(reaped.requeued) keys back in their queues, \(reaped.failed) out of attempts")
+                        "\(reaped.expired) consumer(s) stopped heartbeating: \(reaped.requeued) keys back in their queues, \(reaped.failed) out of attempts"
+                    )
                 }
             } catch {
                 logger.warning("heartbeat failed: \(error)")
@@ -139,10 +140,12 @@ extension RemoteError {
         switch kind {
         case .authorization:
             return BlobferryError(
-                .credentials, "\(service.rawValue) rejected the credentials for \(what) (\(status.map(String.init) ?? "") \(code ?? "")): check \(credentials)",
+                .credentials,
+                "\(service.rawValue) rejected the credentials for \(what) (\(status.map(String.init) ?? "") \(code ?? "")): check \(credentials)",
                 underlying: self)
         case .notFound:
-            return BlobferryError(.notFound, "\(what) does not exist (\(service.rawValue) \(code ?? "404"))", underlying: self)
+            return BlobferryError(
+                .notFound, "\(what) does not exist (\(service.rawValue) \(code ?? "404"))", underlying: self)
         case .transient:
             return BlobferryError(.unreachable, "\(what) is unreachable: \(self)", underlying: self)
         case .permanent:

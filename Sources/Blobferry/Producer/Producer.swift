@@ -27,7 +27,9 @@ public final class Producer: Sendable {
     private let counters = ProgressCounters()
     private let stopSignal: StopSignal
 
-    public init(settings: Settings, store: JobStore, azure: AzureBlobClient, stopSignal: StopSignal, logger: Logger) throws {
+    public init(settings: Settings, store: JobStore, azure: AzureBlobClient, stopSignal: StopSignal, logger: Logger)
+        throws
+    {
         self.settings = settings
         self.scheme = try PartitionScheme(parsing: settings.producer.partitions)
         self.store = store
@@ -52,7 +54,8 @@ public final class Producer: Sendable {
         }
         let (pass, resumed) = try await store.beginListing(settings: settings, scheme: scheme)
         logger.info(
-            "\(resumed ? "resuming" : "starting") listing pass \(pass) of \(scheme.partitions.count) partitions (\(scheme.specification))")
+            "\(resumed ? "resuming" : "starting") listing pass \(pass) of \(scheme.partitions.count) partitions (\(scheme.specification))"
+        )
         let partitions = scheme.partitions
         let width = max(1, settings.producer.listers)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -94,7 +97,8 @@ public final class Producer: Sendable {
                     includeMetadata: false)
             }
             let names = page.blobs.map(\.name).filter { scheme.partition(of: $0) == partition }
-            let result = try await enqueue(partition: partition, from: position.marker, next: page.nextMarker, names: names)
+            let result = try await enqueue(
+                partition: partition, from: position.marker, next: page.nextMarker, names: names)
             counters.add(listed: names.count, enqueued: result)
             guard let next = page.nextMarker else { return }
             position.marker = next
@@ -112,7 +116,8 @@ public final class Producer: Sendable {
                 let landed = next == nil ? position.isListed : position.marker == next
                 if landed { return 0 }
                 if position.marker != marker {
-                    throw BlobferryError(.failed, "partition \(partition): cursor moved while enqueuing; is another producer running?")
+                    throw BlobferryError(
+                        .failed, "partition \(partition): cursor moved while enqueuing; is another producer running?")
                 }
             }
         }

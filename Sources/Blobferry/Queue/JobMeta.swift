@@ -37,17 +37,22 @@ public struct JobMeta: Sendable, Equatable {
         if container != settings.source.container {
             throw BlobferryError(
                 .configuration,
-                "job '\(settings.job)' migrates container '\(container)', not '\(settings.source.container)' (use another BLOBFERRY_JOB)")
+                "job '\(settings.job)' migrates container '\(container)', not '\(settings.source.container)' (use another BLOBFERRY_JOB)"
+            )
         }
         if role == .producer, partitions != settings.producer.partitions {
             throw BlobferryError(
                 .configuration,
-                "job '\(settings.job)' was listed with partitions '\(partitions)', not '\(settings.producer.partitions)': changing them would orphan its done sets")
+                "job '\(settings.job)' was listed with partitions '\(partitions)', not '\(settings.producer.partitions)': changing them would orphan its done sets"
+            )
         }
-        if role == .consumer, !bucket.isEmpty, bucket != settings.destination.bucket || prefix != settings.destination.prefix {
+        if role == .consumer, !bucket.isEmpty,
+            bucket != settings.destination.bucket || prefix != settings.destination.prefix
+        {
             throw BlobferryError(
                 .configuration,
-                "job '\(settings.job)' copies to bucket '\(bucket)' prefix '\(prefix)', not '\(settings.destination.bucket)' prefix '\(settings.destination.prefix)'")
+                "job '\(settings.job)' copies to bucket '\(bucket)' prefix '\(prefix)', not '\(settings.destination.bucket)' prefix '\(settings.destination.prefix)'"
+            )
         }
     }
 }

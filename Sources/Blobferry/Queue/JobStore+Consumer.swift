@@ -36,7 +36,9 @@ extension JobStore {
         let reply = try await run { connection in
             try connection.evalScript(
                 QueueScripts.claim,
-                keys: [RedisArgument(keys.consumers), RedisArgument(keys.inflight(consumer)), RedisArgument(keys.stats)],
+                keys: [
+                    RedisArgument(keys.consumers), RedisArgument(keys.inflight(consumer)), RedisArgument(keys.stats),
+                ],
                 arguments: [
                     RedisArgument(consumer), RedisArgument(Int(leaseSeconds * 1000)), RedisArgument(batch),
                     RedisArgument(keys.base), RedisArgument(start),
@@ -63,11 +65,14 @@ extension JobStore {
         arguments.reserveCapacity(1 + outcomes.count * 4)
         for (item, outcome) in outcomes {
             switch outcome {
-            case .copied(let bytes): arguments.append("copied")
+            case .copied(let bytes):
+                arguments.append("copied")
                 arguments += [RedisArgument(item.key), RedisArgument(item.partition), RedisArgument(bytes)]
-            case .vanished: arguments.append("vanished")
+            case .vanished:
+                arguments.append("vanished")
                 arguments += [RedisArgument(item.key), RedisArgument(item.partition), ""]
-            case .failed(let reason): arguments.append("failed")
+            case .failed(let reason):
+                arguments.append("failed")
                 arguments += [RedisArgument(item.key), RedisArgument(item.partition), RedisArgument(reason)]
             }
         }

@@ -96,7 +96,8 @@ extension JobStore {
         let keys = self.keys
         let now = ISO8601DateFormatter().string(from: Date())
         _ = try await runIdempotent { connection in
-            try connection.send("HSET", RedisArgument(keys.meta), "producer", "listed", "listing_finished", RedisArgument(now))
+            try connection.send(
+                "HSET", RedisArgument(keys.meta), "producer", "listed", "listing_finished", RedisArgument(now))
         }
     }
 

@@ -60,7 +60,8 @@ public final class JobStore: @unchecked Sendable {
 
     /// Like `run`, but retries while the connection broke mid-call, for operations that are
     /// safe to repeat (reads, and scripts written to count nothing twice).
-    public func runIdempotent<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+    public func runIdempotent<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T
+    {
         while true {
             do {
                 return try await run(body)
@@ -79,7 +80,8 @@ public final class JobStore: @unchecked Sendable {
     static func translate(_ error: RedisError, url: String) -> BlobferryError {
         switch error.code {
         case .authenticationFailed:
-            return BlobferryError(.credentials, "Redis at \(url) rejected the credentials: \(error.message)", underlying: error)
+            return BlobferryError(
+                .credentials, "Redis at \(url) rejected the credentials: \(error.message)", underlying: error)
         case .connectionFailed:
             return BlobferryError(.unreachable, "Redis at \(url) is unreachable: \(error.message)", underlying: error)
         case .connectionLost, .timeout:

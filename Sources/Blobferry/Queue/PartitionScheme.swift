@@ -64,7 +64,8 @@ public struct PartitionScheme: Sendable, Equatable {
         partition == Self.catchAll ? "" : partition
     }
 
-    private static let alphanumerics: [Character] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    private static let alphanumerics: [Character] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 }
 
 extension String {

@@ -91,7 +91,9 @@ public final class S3Client: Sendable {
     public func createBucket() async throws {
         do {
             _ = try await send("PUT", key: nil, operation: "CreateBucket")
-        } catch let error as RemoteError where error.code == "BucketAlreadyOwnedByYou" || error.code == "BucketAlreadyExists" {
+        } catch let error as RemoteError
+            where error.code == "BucketAlreadyOwnedByYou" || error.code == "BucketAlreadyExists"
+        {
             return
         }
     }
@@ -150,7 +152,8 @@ public final class S3Client: Sendable {
             operation: "CompleteMultipartUpload")
         // S3 may answer 200 with an error document when the completion fails late.
         if let code = XMLText.first("Code", in: response.body) {
-            throw RemoteError(service: .s3, kind: .transient, status: 200, code: code, message: "CompleteMultipartUpload failed")
+            throw RemoteError(
+                service: .s3, kind: .transient, status: 200, code: code, message: "CompleteMultipartUpload failed")
         }
     }
 

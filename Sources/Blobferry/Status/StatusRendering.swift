@@ -12,9 +12,12 @@ extension JobStatus {
     /// (every partition with `allPartitions`).
     public func text(allPartitions: Bool = false) -> String {
         var lines: [String] = []
-        lines.append("job \(job): producer \(producer)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(complete ? "COMPLETE" : "in progress")")
         lines.append(
-            "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  failed \(failed)  vanished \(vanished)  requeued \(requeued)")
+            "job \(job): producer \(producer)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(complete ? "COMPLETE" : "in progress")"
+        )
+        lines.append(
+            "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  failed \(failed)  vanished \(vanished)  requeued \(requeued)"
+        )
         let eta = etaSeconds.map { Self.humanDuration($0) } ?? "-"
         lines.append("rate \(String(format: "%.1f", rate)) objects/s  ETA \(complete ? "done" : eta)")
         let shown = partitions.filter { allPartitions || $0.queued > 0 || $0.done > 0 || $0.listed > 0 }
@@ -24,7 +27,8 @@ extension JobStatus {
             for partition in shown {
                 lines.append(
                     Self.row(
-                        partition.name, partition.listingComplete ? "listed" : (producer == "listing" ? "listing" : "-"),
+                        partition.name,
+                        partition.listingComplete ? "listed" : (producer == "listing" ? "listing" : "-"),
                         String(partition.listed), String(partition.queued), String(partition.done)))
             }
             let hidden = partitions.count - shown.count

@@ -50,7 +50,9 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
 
     /// Classifies an HTTP response that was not a success.
     static func from(response: HTTPResponse, service: Service, operation: String) -> RemoteError {
-        let code = response.header("x-ms-error-code") ?? (response.body.isEmpty ? nil : XMLText.first("Code", in: response.body))
+        let code =
+            response.header("x-ms-error-code")
+            ?? (response.body.isEmpty ? nil : XMLText.first("Code", in: response.body))
         let retryAfter = response.header("retry-after").flatMap(Double.init)
         let kind: Kind
         switch response.status {
