@@ -11,6 +11,8 @@ import Foundation
 /// byte.
 final class MigrationHarness: @unchecked Sendable {
     let redis: RedisServerProcess
+    /// What the job's processes get in BLOBFERRY_REDIS_URL (`redis.url` unless given).
+    let redisURL: String
     let job: String
     let container: String
     let bucket: String
@@ -25,12 +27,19 @@ final class MigrationHarness: @unchecked Sendable {
     private let logDirectory: URL
 
     /// `emulator`: a dedicated emulator (fault injection); nil uses the shared one.
-    init(name: String, emulator: AzureEmulatorProcess? = nil, redisAppendOnly: Bool = false) async throws {
+    /// `redis`: a server the test configured (ACL users, a password); nil starts a plain one.
+    /// `redisURL`: the URL processes use (an ACL user, a TLS tunnel); nil uses `redis.url`.
+    init(
+        name: String, emulator: AzureEmulatorProcess? = nil, redisAppendOnly: Bool = false,
+        redis: RedisServerProcess? = nil, redisURL: String? = nil
+    ) async throws {
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         job = "\(name)-\(suffix)"
         container = "src-\(suffix)"
         bucket = "dst-\(suffix)"
-        redis = try RedisServerProcess(appendOnly: redisAppendOnly)
+        let server = try redis ?? RedisServerProcess(appendOnly: redisAppendOnly)
+        self.redis = server
+        self.redisURL = redisURL ?? server.url
         self.emulator = emulator
         if let emulator {
             azureEndpoint = emulator.endpoint
@@ -65,7 +74,7 @@ final class MigrationHarness: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_") }
         environment.merge([
             "BLOBFERRY_JOB": job,
-            "BLOBFERRY_REDIS_URL": redis.url,
+            "BLOBFERRY_REDIS_URL": redisURL,
             "AZURE_STORAGE_ACCOUNT": azureAccount,
             "AZURE_STORAGE_KEY": azureKey,
             "BLOBFERRY_SOURCE_ENDPOINT": azureEndpoint,
