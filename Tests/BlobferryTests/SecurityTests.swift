@@ -47,9 +47,8 @@ struct SecurityTests {
             Self.expectPermissionFailure(run, program: program, password: userPassword)
         }
         let statusRun = try harness.run("blobferry", ["status"], label: "status-outside", environment: environment)
-        withKnownIssue("JobStore.status ignores error replies in its pipelines: NOPERM shows an empty job, exit 0") {
-            Self.expectPermissionFailure(statusRun, program: "blobferry status", password: userPassword)
-        }
+        Self.expectPermissionFailure(statusRun, program: "blobferry status", password: userPassword)
+        #expect(statusRun.status == BlobferryError.Code.credentials.rawValue)
 
         // Nothing was written outside the job's prefix (scripts included).
         let keys = try Self.allKeys(admin)

@@ -52,14 +52,18 @@ public final class Consumer: Sendable {
     /// before any key is claimed.
     public func preflight() async throws {
         do {
-            try await azure.checkAccess()
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
+                try await self.azure.checkAccess()
+            }
         } catch let error as RemoteError {
             throw error.asStartupError(
                 what: "source container '\(azure.container)'",
                 credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
         }
         do {
-            try await s3.checkAccess()
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the destination bucket") {
+                try await self.s3.checkAccess()
+            }
         } catch let error as RemoteError {
             throw error.asStartupError(
                 what: "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")

@@ -46,7 +46,9 @@ public final class Producer: Sendable {
     public func run() async throws -> Summary? {
         let started = Date()
         do {
-            try await azure.checkAccess()
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
+                try await self.azure.checkAccess()
+            }
         } catch let error as RemoteError {
             throw error.asStartupError(
                 what: "source container '\(azure.container)'",

@@ -44,9 +44,7 @@ extension JobStore {
             commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
             // Last: only once everything above is in place does the pass count as started.
             commands.append(["HSET", RedisArgument(keys.meta), "producer", "listing"])
-            for reply in try connection.pipeline(commands) {
-                if case .error(let message) = reply { throw RedisError(.serverError, message) }
-            }
+            _ = try connection.pipelineOrThrow(commands)
         }
         return (pass, false)
     }
@@ -55,7 +53,7 @@ extension JobStore {
     public func listingPosition(of partition: String) async throws -> ListingPosition {
         let keys = self.keys
         return try await runIdempotent { connection in
-            let replies = try connection.pipeline([
+            let replies = try connection.pipelineOrThrow([
                 ["SISMEMBER", RedisArgument(keys.listedPartitions), RedisArgument(partition)],
                 ["GET", RedisArgument(keys.cursor(partition))],
             ])

@@ -86,11 +86,27 @@ public final class JobStore: @unchecked Sendable {
             return BlobferryError(.unreachable, "Redis at \(url) is unreachable: \(error.message)", underlying: error)
         case .connectionLost, .timeout:
             return BlobferryError(.unreachable, "Redis at \(url): \(error.message)", underlying: error)
+        case .serverError where error.message.contains("NOPERM"):
+            return BlobferryError(
+                .credentials, "Redis at \(url) refused the command (check the user's ACL): \(error.message)",
+                underlying: error)
         case .invalidURL:
             return BlobferryError(.configuration, "redis url is invalid: \(error.message)", underlying: error)
         default:
             return BlobferryError(.failed, "Redis at \(url): \(error.message)", underlying: error)
         }
+    }
+}
+
+extension RedisConnection {
+    /// A pipeline whose error replies throw (the first one), for callers that cannot
+    /// make sense of a partial answer: a NOPERM or WRONGTYPE must not read as "empty".
+    func pipelineOrThrow(_ commands: [[RedisArgument]]) throws -> [RedisReply] {
+        let replies = try pipeline(commands)
+        for reply in replies {
+            if case .error(let message) = reply { throw RedisError(.serverError, message) }
+        }
+        return replies
     }
 }
 

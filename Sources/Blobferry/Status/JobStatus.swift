@@ -53,7 +53,7 @@ extension JobStore {
     public func status(job: String) async throws -> JobStatus {
         let keys = self.keys
         return try await runIdempotent { connection in
-            let head = try connection.pipeline([
+            let head = try connection.pipelineOrThrow([
                 ["HGETALL", RedisArgument(keys.meta)],
                 ["HGETALL", RedisArgument(keys.stats)],
                 ["HLEN", RedisArgument(keys.failed)],
@@ -74,7 +74,7 @@ extension JobStore {
                 commands.append(["SCARD", RedisArgument(keys.done(partition))])
             }
             for consumer in consumers { commands.append(["HLEN", RedisArgument(keys.inflight(consumer))]) }
-            let counts = try connection.pipeline(commands).map { $0.int ?? 0 }
+            let counts = try connection.pipelineOrThrow(commands).map { $0.int ?? 0 }
 
             var rows: [JobStatus.Partition] = []
             for (index, name) in partitions.enumerated() {

@@ -14,6 +14,9 @@ public struct RetryPolicy: Sendable {
         self.maxDelay = maxDelay
     }
 
+    /// Start-up checks: ride out a busy service for a few seconds, then report it.
+    public static let startup = RetryPolicy(maxAttempts: 6, baseDelay: 0.5, maxDelay: 5)
+
     /// The pause before attempt `attempt + 1` (attempt counts from 1).
     public func delay(after attempt: Int, retryAfter: Double?) -> Double {
         let ceiling = min(maxDelay, baseDelay * pow(2, Double(attempt - 1)))
