@@ -12,6 +12,8 @@ final class ListBlobsParser: NSObject, XMLParserDelegate {
     private var path: [String] = []
     private var text = ""
     private var current: BlobItem?
+    /// Azure percent-encodes a name XML cannot carry and marks it `Encoded="true"`.
+    private var nameIsEncoded = false
 
     static func parse(_ body: [UInt8]) throws -> BlobListPage {
         let delegate = ListBlobsParser()
@@ -31,6 +33,7 @@ final class ListBlobsParser: NSObject, XMLParserDelegate {
     ) {
         path.append(elementName)
         text = ""
+        if elementName == "Name" { nameIsEncoded = attributes["Encoded"]?.lowercased() == "true" }
         if elementName == "Blob", path.count >= 2, path[path.count - 2] == "Blobs" {
             current = BlobItem(name: "", size: 0)
         }
@@ -52,7 +55,7 @@ final class ListBlobsParser: NSObject, XMLParserDelegate {
         case ("EnumerationResults", "NextMarker"):
             nextMarker = text
         case ("Blob", "Name"):
-            current?.name = text
+            current?.name = nameIsEncoded ? (text.removingPercentEncoding ?? text) : text
         case ("Properties", "Content-Length"):
             current?.size = Int(text) ?? 0
         case ("Properties", "Content-MD5"):

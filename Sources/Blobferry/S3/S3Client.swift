@@ -99,16 +99,28 @@ public final class S3Client: Sendable {
     }
 
     /// One page of ListObjectsV2: keys under `prefix` and the token for the next page.
+    /// Keys come URL-encoded (`encoding-type=url`), because XML cannot carry every
+    /// character a key may hold; a page that does not parse is an error, never "empty".
     public func listObjects(prefix: String, continuationToken: String?, maxKeys: Int = 1000) async throws
         -> (keys: [String], next: String?)
     {
-        var query = [("list-type", "2"), ("max-keys", String(maxKeys))]
+        var query = [("list-type", "2"), ("max-keys", String(maxKeys)), ("encoding-type", "url")]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         let response = try await send("GET", key: nil, query: query, operation: "ListObjectsV2")
-        let keys = XMLText.values(of: "Key", in: response.body) ?? []
-        let truncated = XMLText.first("IsTruncated", in: response.body) == "true"
-        return (keys, truncated ? XMLText.first("NextContinuationToken", in: response.body) : nil)
+        guard let encodedKeys = XMLText.values(of: "Key", in: response.body),
+            let truncated = XMLText.first("IsTruncated", in: response.body)
+        else {
+            throw RemoteError(service: .s3, kind: .transient, message: "ListObjectsV2 returned XML that does not parse")
+        }
+        // Form-style URL encoding, as AWS sends it: a space is "+", a plus is "%2B".
+        let keys = try encodedKeys.map { encoded in
+            guard let key = encoded.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                throw RemoteError(service: .s3, kind: .permanent, message: "ListObjectsV2 returned a key that is not URL-encoded")
+            }
+            return key
+        }
+        return (keys, truncated == "true" ? XMLText.first("NextContinuationToken", in: response.body) : nil)
     }
 
     // MARK: - Multipart upload
