@@ -51,23 +51,8 @@ public final class Consumer: Sendable {
     /// Checks that both clouds accept the credentials and the container and bucket exist,
     /// before any key is claimed.
     public func preflight() async throws {
-        do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
-                try await self.azure.checkAccess()
-            }
-        } catch let error as RemoteError {
-            throw error.asStartupError(
-                what: "source container '\(azure.container)'",
-                credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
-        }
-        do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the destination bucket") {
-                try await self.s3.checkAccess()
-            }
-        } catch let error as RemoteError {
-            throw error.asStartupError(
-                what: "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
-        }
+        try await Preflight.checkSource(azure, logger: logger)
+        try await Preflight.checkDestination(s3, logger: logger)
     }
 
     /// Copies until the job is complete (or forever with `wait_for_more`), a stop signal,

@@ -45,15 +45,7 @@ public final class Producer: Sendable {
     /// retries cannot fix. Returns nil when stopped by a signal before the end.
     public func run() async throws -> Summary? {
         let started = Date()
-        do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
-                try await self.azure.checkAccess()
-            }
-        } catch let error as RemoteError {
-            throw error.asStartupError(
-                what: "source container '\(azure.container)'",
-                credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
-        }
+        try await Preflight.checkSource(azure, logger: logger)
         let (pass, resumed) = try await store.beginListing(settings: settings, scheme: scheme)
         logger.info(
             "\(resumed ? "resuming" : "starting") listing pass \(pass) of \(scheme.partitions.count) partitions (\(scheme.specification))"

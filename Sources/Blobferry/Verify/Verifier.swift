@@ -32,6 +32,8 @@ public struct Verifier: Sendable {
 
     /// Verifies every blob under `prefix`, page by page (memory stays at one page).
     public func run(prefix: String = "") async throws -> Report {
+        try await Preflight.checkSource(azure, logger: logger)
+        try await Preflight.checkDestination(s3, logger: logger)
         var report = Report()
         var marker: String?
         repeat {

@@ -217,14 +217,16 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Blob names that break naive tools: reserved URL characters, unicode, emoji, odd first
-/// characters. SeaweedFS rewrites `\`, `//` and a leading `/`, so those stay out.
+/// Names that break naive tools: reserved URL characters, unicode (NFC and NFD), emoji,
+/// odd first characters. SeaweedFS rewrites `\`, `//` and a leading `/`, so those stay out;
+/// every name here holds on Azure, SeaweedFS and moto alike.
 enum AwkwardNames {
     static let all: [String] = [
-        "space in name.txt", " leading space", "plus+sign", "percent%20literal", "percent%", "question?mark",
-        "hash#tag", "amp&ersand", "equals=sign", "tilde~", "~tilde-first", "_underscore-first", "-dash-first",
-        ".dot-first", "unicode/ünïcødé/ß", "emoji/😀🚀", "日本語/ファイル", "semi;colon", "comma,name",
-        "quote'single", "paren(1)", "brackets[1]", "at@sign", "dollar$", "caret^", "back`tick",
-        "dir/sub/deep/file.bin", "trailing.dot.", "many...dots",
+        "with space.txt", "two  spaces and trailing.x", "a+b+c.txt", "100%.txt", "literal%20not-a-space",
+        "percent%2Fslash", "question?mark=1", "hash#fragment", "amp&ersand&x=y", "tilde~name", "equals=sign",
+        "semi;colon,comma", "xml<&>'\"chars", "brackets[1]{2}(3)", "at@dollar$bang!star*", "caret^back`tick|pipe",
+        "unicode-ünïcödé-日本語-Ω", "nfd-e\u{301}-combining", "emoji-😀🚀👩‍👩‍👧", "_leading-underscore",
+        "-leading-dash", ".leading-dot", " leading space", "~leading-tilde", "dir/sub/file",
+        "dir/sub/ünï code+%20?#.txt",
     ]
 }

@@ -1,0 +1,29 @@
+import Logging
+
+/// Start-up checks shared by the producer, the consumer and `verify`: each proves the
+/// credentials work and the container or bucket exists before any key moves, riding out a
+/// briefly busy service, and turns a failure into the one line that names what to fix.
+enum Preflight {
+    static func checkSource(_ azure: AzureBlobClient, logger: Logger) async throws {
+        do {
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
+                try await azure.checkAccess()
+            }
+        } catch let error as RemoteError {
+            throw error.asStartupError(
+                what: "source container '\(azure.container)'",
+                credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
+        }
+    }
+
+    static func checkDestination(_ s3: S3Client, logger: Logger) async throws {
+        do {
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the destination bucket") {
+                try await s3.checkAccess()
+            }
+        } catch let error as RemoteError {
+            throw error.asStartupError(
+                what: "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+        }
+    }
+}
