@@ -70,7 +70,8 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
         let process = try LocalProcess(python, arguments, logFile: logFile)
         guard let port = Self.waitForPortFile(portFile, of: process, timeout: timeout) else {
             process.stop(signal: SIGKILL)
-            throw LocalProcess.TimedOut(what: "azure_emulator.py did not start within \(Int(timeout)) s (see \(logFile))")
+            throw LocalProcess.TimedOut(
+                what: "azure_emulator.py did not start within \(Int(timeout)) s (see \(logFile))")
         }
         try? FileManager.default.removeItem(atPath: portFile)
         self.port = port

@@ -116,7 +116,8 @@ public final class S3Client: Sendable {
         // Form-style URL encoding, as AWS sends it: a space is "+", a plus is "%2B".
         let keys = try encodedKeys.map { encoded in
             guard let key = encoded.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
-                throw RemoteError(service: .s3, kind: .permanent, message: "ListObjectsV2 returned a key that is not URL-encoded")
+                throw RemoteError(
+                    service: .s3, kind: .permanent, message: "ListObjectsV2 returned a key that is not URL-encoded")
             }
             return key
         }

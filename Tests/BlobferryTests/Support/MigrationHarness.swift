@@ -71,7 +71,9 @@ final class MigrationHarness: @unchecked Sendable {
 
     /// The environment a blobferry process of this job runs with.
     func environment(_ overrides: [String: String] = [:]) throws -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_") }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")
+        }
         environment.merge([
             "BLOBFERRY_JOB": job,
             "BLOBFERRY_REDIS_URL": redisURL,
@@ -92,7 +94,9 @@ final class MigrationHarness: @unchecked Sendable {
     }
 
     /// Starts one of the executables; its output goes to a log file named after `label`.
-    func start(_ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:])
+    func start(
+        _ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:]
+    )
         throws -> LocalProcess
     {
         try LocalProcess(
@@ -101,7 +105,10 @@ final class MigrationHarness: @unchecked Sendable {
     }
 
     /// Runs an executable to the end; returns its exit status and its log.
-    func run(_ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:], timeout: TimeInterval = 300)
+    func run(
+        _ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:],
+        timeout: TimeInterval = 300
+    )
         throws -> (status: Int32, output: String)
     {
         let process = try start(executable, arguments, label: label, environment: overrides)
@@ -134,11 +141,17 @@ final class MigrationHarness: @unchecked Sendable {
             var iterator = bodies.makeIterator()
             for _ in 0..<64 {
                 guard let (name, body) = iterator.next() else { break }
-                group.addTask { try await self.azure.putBlob(name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"]) }
+                group.addTask {
+                    try await self.azure.putBlob(
+                        name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"])
+                }
             }
             while try await group.next() != nil {
                 guard let (name, body) = iterator.next() else { continue }
-                group.addTask { try await self.azure.putBlob(name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"]) }
+                group.addTask {
+                    try await self.azure.putBlob(
+                        name, body: body, contentType: "application/x-test", metadata: ["origin": "harness"])
+                }
             }
         }
         return bodies
