@@ -125,7 +125,10 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
 
     /// One admin request, synchronously; throws unless the answer is 200.
     private func admin(_ method: String, _ path: String, body: Data?) throws -> Data {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, timeoutInterval: 10)
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else {
+            throw AdminError(description: "bad admin path \(path)")
+        }
+        var request = URLRequest(url: url, timeoutInterval: 10)
         request.httpMethod = method
         request.httpBody = body
         if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
