@@ -34,7 +34,7 @@ func runReportingErrors(_ program: String, _ body: () async throws -> Int32) asy
         throw ExitCode(error.exitCode)
     } catch let error as RemoteError {
         printError("\(program): \(error)")
-        throw ExitCode(BlobferryError.Code.failed.rawValue)
+        throw ExitCode(error.exitCode)
     }
     if status != 0 { throw ExitCode(status) }
 }

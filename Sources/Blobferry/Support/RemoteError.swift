@@ -48,6 +48,17 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
         return text + ": " + message
     }
 
+    /// The exit status when this error ends a run: rejected credentials 3, a missing
+    /// container or bucket 4, a service that stayed unreachable or busy 5, otherwise 1.
+    public var exitCode: Int32 {
+        switch kind {
+        case .authorization: return BlobferryError.Code.credentials.rawValue
+        case .notFound: return BlobferryError.Code.notFound.rawValue
+        case .transient: return BlobferryError.Code.unreachable.rawValue
+        case .permanent: return BlobferryError.Code.failed.rawValue
+        }
+    }
+
     /// Classifies an HTTP response that was not a success.
     static func from(response: HTTPResponse, service: Service, operation: String) -> RemoteError {
         let code =
