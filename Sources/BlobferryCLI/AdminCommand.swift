@@ -2,12 +2,12 @@ import ArgumentParser
 import Blobferry
 import Foundation
 
-/// `blobferry`: look at a job (and, later, verify, requeue, reset).
+/// `blobferry`: look at a job, check it, retry what failed, or start it over.
 public struct AdminCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "blobferry",
         abstract: "Inspect a blobferry migration job.",
-        subcommands: [StatusCommand.self, VerifyCommand.self])
+        subcommands: [StatusCommand.self, VerifyCommand.self, RequeueFailedCommand.self, ResetCommand.self])
 
     public init() {}
 }
@@ -81,6 +81,64 @@ struct VerifyCommand: AsyncParsableCommand {
                 "verified \(report.checked) blobs (\(report.bytes) bytes): \(report.checked - report.missing.count - report.mismatched.count) identical, \(report.missing.count) missing, \(report.mismatched.count) different"
             )
             return report.isClean ? 0 : 1
+        }
+    }
+}
+
+/// `blobferry requeue-failed`: gives failed keys another round once their cause is fixed.
+struct RequeueFailedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requeue-failed",
+        abstract: "Move every key in the failed hash back to its queue (then run consumers again).")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        try await runReportingErrors("blobferry requeue-failed") {
+            let settings = try common.settings()
+            try settings.validate(for: .admin)
+            let store = try JobStore(
+                settings: settings, logger: Runtime.logger(label: "blobferry", level: settings.logLevel))
+            guard try await !store.metaFields().isEmpty else {
+                throw BlobferryError(.notFound, "job '\(settings.job)' does not exist in Redis")
+            }
+            print("requeued \(try await store.requeueFailed()) failed keys")
+            return 0
+        }
+    }
+}
+
+/// `blobferry reset`: deletes a job's Redis state so it can start over.
+struct ResetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset",
+        abstract: "Delete every Redis key of a job, done sets included (the next run copies everything again).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Flag(help: "Confirm: yes, delete the job's state.")
+    var yes = false
+
+    @Flag(help: "Delete even while consumers hold live leases.")
+    var force = false
+
+    func run() async throws {
+        try await runReportingErrors("blobferry reset") {
+            let settings = try common.settings()
+            try settings.validate(for: .admin)
+            guard yes else {
+                throw BlobferryError(
+                    .configuration, "reset deletes job '\(settings.job)' and its done sets: add --yes to confirm")
+            }
+            let store = try JobStore(
+                settings: settings, logger: Runtime.logger(label: "blobferry", level: settings.logLevel))
+            let live = try await store.liveConsumers()
+            if live > 0 && !force {
+                throw BlobferryError(
+                    .failed, "\(live) consumer(s) of job '\(settings.job)' are still running: stop them or add --force")
+            }
+            print("deleted \(try await store.deleteJob()) keys of job \(settings.job)")
+            return 0
         }
     }
 }

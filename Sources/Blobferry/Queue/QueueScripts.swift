@@ -197,4 +197,24 @@ enum QueueScripts {
         end
         return {state, queued, inflight}
         """)
+
+    /// Moves failed keys back to the back of their queues for another round of attempts.
+    /// KEYS: failed, stats, attempts. ARGV: key base, then pairs key, partition.
+    static let requeueFailed = RedisScript(
+        """
+        local base = ARGV[1]
+        local moved = 0
+        for i = 2, #ARGV, 2 do
+          if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+            redis.call('LPUSH', base .. 'p:' .. ARGV[i + 1] .. ':queue', ARGV[i])
+            redis.call('HDEL', KEYS[3], ARGV[i])
+            moved = moved + 1
+          end
+        end
+        if moved > 0 then
+          redis.call('HINCRBY', KEYS[2], 'failed', -moved)
+          redis.call('HINCRBY', KEYS[2], 'requeued_failed', moved)
+        end
+        return moved
+        """)
 }
