@@ -4,7 +4,7 @@ import PackageDescription
 /// blobferry: Azure Blob Storage -> S3 migration through Redis.
 ///
 /// Layout (one module per concern, C libraries behind tiny system/shim targets):
-/// - `CHiredis`, `CCurl`, `COpenSSL`: pkg-config system libraries.
+/// - `CHiredis`, `CCurl`, `COpenSSL`, `CLibXML2`: pkg-config system libraries.
 /// - `CCurlShims`: typed wrappers for curl's variadic setopt/getinfo.
 /// - `BlobferryRedis`: Redis client over hiredis.
 /// - `BlobferryHTTP`: many transfers on one libcurl multi handle.
@@ -38,6 +38,9 @@ let package = Package(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
         .target(name: "CCurlShims", dependencies: ["CCurl"]),
+        .systemLibrary(
+            name: "CLibXML2", pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]),
 
         // Swift modules, one per concern.
         .target(name: "BlobferryRedis", dependencies: ["CHiredis"]),
@@ -46,7 +49,7 @@ let package = Package(
         .target(
             name: "Blobferry",
             dependencies: [
-                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto",
+                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto", "CLibXML2",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "DequeModule", package: "swift-collections"),

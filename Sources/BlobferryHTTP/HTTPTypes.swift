@@ -29,16 +29,27 @@ public struct HTTPRequest: Sendable {
     /// download), in seconds, counted from when the engine picks the request up. Zero or
     /// less means no limit.
     public var timeout: TimeInterval
+    /// When set, a 2xx response's body is handed to this closure chunk by chunk, as curl
+    /// receives it, instead of being collected: `HTTPResponse.body` then stays empty.
+    /// Why: a List Blobs page is megabytes of XML that a streaming parser can consume as
+    /// it arrives, so no copy of the whole document ever exists. Any other status is
+    /// buffered as usual, so error documents (`<Code>`) stay readable.
+    ///
+    /// Runs on the engine thread, which every transfer shares: it must be quick and must
+    /// not block. The buffer is only valid during the call. A transfer that fails or is
+    /// retried by the caller may have delivered part of a body first.
+    public var bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)?
 
     public init(
         method: String, url: String, headers: [HTTPHeader] = [], body: [UInt8] = [],
-        timeout: TimeInterval = 60
+        timeout: TimeInterval = 60, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.bodyHandler = bodyHandler
     }
 }
 
@@ -48,7 +59,7 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     /// Headers of the final response (interim 1xx responses dropped), names as received.
     public var headers: [HTTPHeader]
-    /// Empty for HEAD.
+    /// Empty for HEAD, and for a 2xx response whose request had a `bodyHandler`.
     public var body: [UInt8]
 
     public init(status: Int, headers: [HTTPHeader] = [], body: [UInt8] = []) {

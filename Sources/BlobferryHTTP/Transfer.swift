@@ -25,6 +25,8 @@ final class Transfer: @unchecked Sendable {
     let mode: Mode
     let timeoutMilliseconds: Int
     let headerList: CurlHeaderList
+    /// `HTTPRequest.bodyHandler`: takes a 2xx body instead of `responseBody`.
+    let bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)?
 
     var continuation: CheckedContinuation<HTTPResponse, Error>?
     /// Guarded by the engine lock.
@@ -35,7 +37,10 @@ final class Transfer: @unchecked Sendable {
     var uploadOffset = 0
     var responseHeaders: [HTTPHeader] = []
     var responseBody: [UInt8] = []
-    var sizedBody = false
+    /// Set by the first body chunk, when the status is known: where the body goes.
+    var bodyStarted = false
+    /// `bodyHandler` once the status turned out 2xx; nil while buffering.
+    var streamingHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)?
     /// Monotonic nanoseconds after which the engine fails the transfer itself, set when
     /// it is added (curl does not time out transfers waiting for a free connection).
     var deadline: UInt64 = .max
@@ -95,6 +100,7 @@ final class Transfer: @unchecked Sendable {
 
         self.url = request.url
         self.body = request.body
+        self.bodyHandler = request.bodyHandler
         if request.timeout > 0 {
             timeoutMilliseconds = max(1, Int((min(request.timeout, 86_400 * 365) * 1000).rounded(.up)))
         } else {
@@ -146,18 +152,36 @@ final class Transfer: @unchecked Sendable {
     // MARK: curl callbacks (engine thread)
 
     fileprivate func receiveBody(_ chunk: UnsafeRawBufferPointer) {
-        if !sizedBody {
-            sizedBody = true
-            // Pre-size from Content-Length; capped so a huge or bogus length cannot
-            // reserve more than it is worth up front.
-            var length: curl_off_t = -1
-            if let easy, bf_easy_getinfo_off_t(easy.raw, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK,
-                length > 0
+        if !bodyStarted {
+            bodyStarted = true
+            startBody()
+        }
+        if let streamingHandler {
+            streamingHandler(chunk)
+        } else {
+            responseBody.append(contentsOf: chunk)
+        }
+    }
+
+    /// Decides, at the first body byte (curl has parsed the status line and headers by
+    /// then, and never writes interim 1xx bodies), whether the body streams to the
+    /// request's handler (2xx) or is buffered (everything else, and no handler).
+    private func startBody() {
+        guard let easy else { return }
+        if let bodyHandler {
+            var status = 0
+            if bf_easy_getinfo_long(easy.raw, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, (200..<300).contains(status)
             {
-                responseBody.reserveCapacity(Int(min(length, 256 << 20)))
+                streamingHandler = bodyHandler
+                return
             }
         }
-        responseBody.append(contentsOf: chunk)
+        // Pre-size from Content-Length; capped so a huge or bogus length cannot reserve
+        // more than it is worth up front.
+        var length: curl_off_t = -1
+        if bf_easy_getinfo_off_t(easy.raw, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK, length > 0 {
+            responseBody.reserveCapacity(Int(min(length, 256 << 20)))
+        }
     }
 
     fileprivate func receiveHeaderLine(_ line: UnsafeRawBufferPointer) {

@@ -47,16 +47,19 @@ public final class AzureBlobClient: Sendable {
         }
     }
 
-    /// One page of List Blobs under `prefix`, resuming at `marker`.
-    public func listBlobs(prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true)
-        async throws -> BlobListPage
-    {
+    /// One page of List Blobs under `prefix`, resuming at `marker`. The body is parsed as
+    /// it arrives, so the page's XML (megabytes for 5,000 blobs) is never held whole.
+    /// `namesOnly`: the items carry only names (size 0, no properties), for the producer.
+    public func listBlobs(
+        prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true, namesOnly: Bool = false
+    ) async throws -> BlobListPage {
         var query = [("restype", "container"), ("comp", "list"), ("maxresults", String(maxResults))]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let marker, !marker.isEmpty { query.append(("marker", marker)) }
         if includeMetadata { query.append(("include", "metadata")) }
-        let response = try await send("GET", blob: nil, query: query, operation: "List Blobs")
-        return try ListBlobsParser.parse(response.body)
+        let parser = ListBlobsParser(namesOnly: namesOnly)
+        _ = try await send("GET", blob: nil, query: query, operation: "List Blobs") { parser.consume($0) }
+        return try parser.finish()
     }
 
     /// Downloads a blob, or the bytes `range` (inclusive) of it.
@@ -127,7 +130,7 @@ public final class AzureBlobClient: Sendable {
 
     private func send(
         _ method: String, blob: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
-        body: [UInt8] = [], operation: String
+        body: [UInt8] = [], operation: String, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) async throws -> HTTPResponse {
         var path = endpointPath + "/" + AWSURIEncoding.encode(container, encodeSlash: true)
         if let blob { path += "/" + AWSURIEncoding.encode(blob, encodeSlash: false) }
@@ -147,7 +150,8 @@ public final class AzureBlobClient: Sendable {
         }
         let base = endpoint.dropLast(endpointPath.count)
         let url = base + path + (queryString.isEmpty ? "" : "?" + queryString)
-        let request = HTTPRequest(method: method, url: String(url), headers: headers, body: body, timeout: timeout)
+        let request = HTTPRequest(
+            method: method, url: String(url), headers: headers, body: body, timeout: timeout, bodyHandler: bodyHandler)
         let response: HTTPResponse
         do {
             response = try await http.execute(request)

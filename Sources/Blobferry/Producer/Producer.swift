@@ -88,7 +88,7 @@ public final class Producer: Sendable {
             let page = try await retry.run(logger: logger, what: "listing partition \(partition)") {
                 try await self.azure.listBlobs(
                     prefix: prefix, marker: marker, maxResults: self.settings.producer.pageSize,
-                    includeMetadata: false)
+                    includeMetadata: false, namesOnly: true)
             }
             let names = page.blobs.map(\.name).filter { scheme.partition(of: $0) == partition }
             let result = try await enqueue(
