@@ -18,8 +18,8 @@ public struct JobKeys: Sendable {
     public var consumers: String { base + "consumers" }
     /// HASH: key -> last error, for keys that exhausted their attempts.
     public var failed: String { base + "failed" }
-    /// HASH: listed, skipped, enqueued, copied, bytes, vanished, failed, requeued, skipped_at_claim,
-    /// first_copy_ms, last_copy_ms.
+    /// HASH: listed, skipped, enqueued, copied, bytes, vanished, failed, requeued,
+    /// requeued_failed, skipped_at_claim, first_copy_ms, last_copy_ms.
     public var stats: String { base + "stats" }
     /// HASH: key -> attempts used so far (lease expiries and in-process retries).
     public var attempts: String { base + "attempts" }
