@@ -1,43 +1,43 @@
-import Foundation
-
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
-
 /// The text of every element with a given name in a small XML document (S3 results and
 /// error bodies), in document order. Returns nil when the body is not XML.
+///
+/// Runs on the same libxml2 SAX core as the List Blobs parser, so the processes load no
+/// second XML stack (Foundation's XMLParser).
 enum XMLText {
     static func values(of elementName: String, in body: [UInt8]) -> [String]? {
         let collector = Collector(elementName)
-        let parser = XMLParser(data: Data(body))
-        parser.delegate = collector
-        return parser.parse() ? collector.values : nil
+        let parser = XMLPushParser(handler: collector)
+        body.withUnsafeBytes { parser.feed($0) }
+        do {
+            try parser.finish()
+        } catch {
+            return nil
+        }
+        return collector.values
     }
 
     static func first(_ elementName: String, in body: [UInt8]) -> String? {
         values(of: elementName, in: body)?.first
     }
 
-    private final class Collector: NSObject, XMLParserDelegate {
+    /// Collects the text (descendants' text included) of each element named `name`.
+    private final class Collector: XMLPushHandler {
         let name: String
         var values: [String] = []
-        var text: String?
+        var text: [UInt8]?
         init(_ name: String) { self.name = name }
 
-        func parser(
-            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-            qualifiedName: String?, attributes: [String: String] = [:]
-        ) {
-            if elementName == name { text = "" }
+        func startElement(_ element: XMLName, attributes: XMLAttributes) {
+            if text == nil, element.string == name { text = [] }
         }
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            text? += string
+
+        func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+            text?.append(contentsOf: bytes)
         }
-        func parser(
-            _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?
-        ) {
-            if elementName == name, let value = text {
-                values.append(value)
+
+        func endElement(_ element: XMLName) {
+            if let value = text, element.string == name {
+                values.append(String(decoding: value, as: UTF8.self))
                 text = nil
             }
         }
