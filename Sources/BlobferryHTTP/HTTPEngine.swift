@@ -79,7 +79,8 @@ final class EngineCore: @unchecked Sendable {
 
     init(configuration: HTTPEngineConfiguration) throws {
         guard curlGlobalInit == CURLE_OK else {
-            throw HTTPError(code: .transport, message: "curl_global_init failed", curlCode: Int32(curlGlobalInit.rawValue))
+            throw HTTPError(
+                code: .transport, message: "curl_global_init failed", curlCode: Int32(curlGlobalInit.rawValue))
         }
         guard let multi = curl_multi_init() else {
             throw HTTPError(code: .transport, message: "curl_multi_init failed")
@@ -257,7 +258,9 @@ final class EngineCore: @unchecked Sendable {
             recycle(easy)
             return HTTPError(
                 code: .transport,
-                message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added))) (host \(transfer.host))")
+                message:
+                    "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added))) (host \(transfer.host))"
+            )
         }
         return nil
     }

@@ -1,8 +1,7 @@
+import BlobferryHTTP
 import BlobferryTestSupport
 import Foundation
 import Testing
-
-import BlobferryHTTP
 
 /// Bytes `i` = (i + seed) % 251, built by repeating one period (fast even for 32 MiB).
 func patternBytes(_ count: Int, seed: Int = 0) -> [UInt8] {
@@ -173,11 +172,15 @@ struct HTTPEngineTests {
         #expect(put.values("X-Mixed-Case") == ["v a l"])
         #expect(put.values("X-Empty") == [""])
         #expect(put.headers.contains(["x-amz-date", "20240101T000000Z"]))
-        #expect(Set(put.names) == ["host", "accept", "x-amz-date", "x-mixed-case", "x-empty", "content-md5", "content-length"])
+        #expect(
+            Set(put.names) == [
+                "host", "accept", "x-amz-date", "x-mixed-case", "x-empty", "content-md5", "content-length",
+            ])
 
         // Empty PUT and POST: "Content-Length: 0", no Content-Type of curl's own.
         for method in ["PUT", "POST"] {
-            let echo = try decodeEcho(try await engine.execute(HTTPRequest(method: method, url: server.url("/echo/empty"))))
+            let echo = try decodeEcho(
+                try await engine.execute(HTTPRequest(method: method, url: server.url("/echo/empty"))))
             #expect(echo.method == method)
             #expect(echo.values("Content-Length") == ["0"])
             #expect(Set(echo.names) == ["host", "accept", "content-length"], "\(method): \(echo.headers)")
@@ -185,10 +188,12 @@ struct HTTPEngineTests {
 
         // POST with a body and a large PUT (curl would add Expect: 100-continue).
         let post = try decodeEcho(
-            try await engine.execute(HTTPRequest(method: "POST", url: server.url("/echo/post"), body: Array("a=b".utf8))))
+            try await engine.execute(
+                HTTPRequest(method: "POST", url: server.url("/echo/post"), body: Array("a=b".utf8))))
         #expect(Set(post.names) == ["host", "accept", "content-length"])
         let large = try decodeEcho(
-            try await engine.execute(HTTPRequest(method: "PUT", url: server.url("/echo/large"), body: patternBytes(3 << 20))))
+            try await engine.execute(
+                HTTPRequest(method: "PUT", url: server.url("/echo/large"), body: patternBytes(3 << 20))))
         #expect(large.body_length == 3 << 20)
         #expect(large.values("Content-Length") == ["\(3 << 20)"])
         #expect(large.values("Expect").isEmpty)
@@ -224,7 +229,8 @@ struct HTTPEngineTests {
             HTTPRequest(method: "GE T", url: "http://example.com/x"),
             HTTPRequest(method: "GET", url: "http://example.com/x", headers: [HTTPHeader("X-A", "1\r\nX-B: 2")]),
             HTTPRequest(method: "GET", url: "http://example.com/x", headers: [HTTPHeader("Bad Name", "1")]),
-            HTTPRequest(method: "PUT", url: "http://example.com/x", headers: [HTTPHeader("Content-Length", "3")], body: [1]),
+            HTTPRequest(
+                method: "PUT", url: "http://example.com/x", headers: [HTTPHeader("Content-Length", "3")], body: [1]),
             HTTPRequest(method: "HEAD", url: "http://example.com/x", body: [1]),
         ]
         for request in bad {
@@ -342,7 +348,9 @@ struct HTTPEngineTests {
         }
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(engine.inFlight == 0)
-        let after = await httpError { try await engine.execute(HTTPRequest(method: "GET", url: server.url("/bytes/1"))) }
+        let after = await httpError {
+            try await engine.execute(HTTPRequest(method: "GET", url: server.url("/bytes/1")))
+        }
         #expect(after?.code == .engineStopped)
         engine.shutdown()  // idempotent
     }
@@ -368,7 +376,9 @@ struct HTTPEngineLimitTests {
         let started = Date()
         try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<10 {
-                group.addTask { try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/200"))).status }
+                group.addTask {
+                    try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/200"))).status
+                }
             }
             for try await status in group { #expect(status == 200) }
         }
