@@ -93,19 +93,6 @@ import Testing
         return (blobs, pages)
     }
 
-    static func remoteError(_ body: () async throws -> Void) async -> RemoteError? {
-        do {
-            try await body()
-            Issue.record("expected a RemoteError, the call succeeded")
-            return nil
-        } catch let error as RemoteError {
-            return error
-        } catch {
-            Issue.record("expected a RemoteError, got \(error)")
-            return nil
-        }
-    }
-
     // MARK: - Awkward names
 
     static let longName = "long-" + String(repeating: "abcdefghij", count: 100) + ".bin"  // 1,009 bytes
@@ -155,7 +142,7 @@ import Testing
         #expect(properties.metadata == Self.metadata)
 
         try await client.deleteBlob(name)
-        let gone = await Self.remoteError { _ = try await client.getBlob(name) }
+        let gone = await captureRemoteError { _ = try await client.getBlob(name) }
         #expect(gone?.kind == .notFound)
         #expect(gone?.code == "BlobNotFound")
     }
@@ -302,31 +289,31 @@ import Testing
 
     @Test func missingBlobIsNotFound() async throws {
         let fixture = try await Fixture("missing-blob")
-        let get = await Self.remoteError { _ = try await fixture.client.getBlob("no such blob") }
+        let get = await captureRemoteError { _ = try await fixture.client.getBlob("no such blob") }
         #expect(get?.kind == .notFound)
         #expect(get?.status == 404)
         #expect(get?.code == "BlobNotFound")
         #expect(get?.service == .azure)
 
-        let head = await Self.remoteError { _ = try await fixture.client.getBlobProperties("no such blob") }
+        let head = await captureRemoteError { _ = try await fixture.client.getBlobProperties("no such blob") }
         #expect(head?.kind == .notFound)
         #expect(head?.code == "BlobNotFound")
 
-        let delete = await Self.remoteError { try await fixture.client.deleteBlob("no such blob") }
+        let delete = await captureRemoteError { try await fixture.client.deleteBlob("no such blob") }
         #expect(delete?.kind == .notFound)
 
-        let ranged = await Self.remoteError { _ = try await fixture.client.getBlob("no such blob", range: 0...9) }
+        let ranged = await captureRemoteError { _ = try await fixture.client.getBlob("no such blob", range: 0...9) }
         #expect(ranged?.kind == .notFound)
     }
 
     @Test func missingContainerIsNotFound() async throws {
         let fixture = try await Fixture("missing-container", createContainer: false)
-        let access = await Self.remoteError { try await fixture.client.checkAccess() }
+        let access = await captureRemoteError { try await fixture.client.checkAccess() }
         #expect(access?.kind == .notFound)
         #expect(access?.status == 404)
         #expect(access?.code == "ContainerNotFound")
 
-        let get = await Self.remoteError { _ = try await fixture.client.getBlob("x") }
+        let get = await captureRemoteError { _ = try await fixture.client.getBlob("x") }
         #expect(get?.kind == .notFound)
         #expect(get?.code == "ContainerNotFound")
 
@@ -342,17 +329,17 @@ import Testing
         let wrongKey = Base64.encode(Self.bytes("not the key", size: 64))
         let client = try fixture.client(.sharedKey(account: fixture.account, key: Secret(wrongKey)))
 
-        let access = await Self.remoteError { try await client.checkAccess() }
+        let access = await captureRemoteError { try await client.checkAccess() }
         #expect(access?.kind == .authorization)
         #expect(access?.status == 403)
         #expect(access?.code == "AuthenticationFailed")
         #expect(access.map { !$0.description.contains(wrongKey) } == true)
 
-        let get = await Self.remoteError { _ = try await client.getBlob("present") }
+        let get = await captureRemoteError { _ = try await client.getBlob("present") }
         #expect(get?.kind == .authorization)
-        let head = await Self.remoteError { _ = try await client.getBlobProperties("present") }
+        let head = await captureRemoteError { _ = try await client.getBlobProperties("present") }
         #expect(head?.kind == .authorization)
-        let put = await Self.remoteError { try await client.putBlob("other", body: [1]) }
+        let put = await captureRemoteError { try await client.putBlob("other", body: [1]) }
         #expect(put?.kind == .authorization)
     }
 
@@ -424,7 +411,7 @@ import Testing
         let client = try fixture.client(.sas(Secret(token)))
         #expect(Self.md5(try await client.getBlob(name).body) == Self.md5(bodies[name]!))
         let other = Self.sasNames.first { $0 != name }!
-        let refused = await Self.remoteError { _ = try await client.getBlob(other) }
+        let refused = await captureRemoteError { _ = try await client.getBlob(other) }
         #expect(refused?.kind == .authorization)
     }
 
@@ -438,14 +425,14 @@ import Testing
             start: nil, expiry: Self.expiry, version: AzureSAS.defaultVersion, protocols: nil)
         for token in [serviceToken, accountToken] {
             let client = try fixture.client(.sas(Secret(token)))
-            let list = await Self.remoteError { try await client.checkAccess() }
+            let list = await captureRemoteError { try await client.checkAccess() }
             #expect(list?.kind == .authorization)
             #expect(list?.status == 403)
             #expect(list?.code == "AuthorizationPermissionMismatch")
             // Reading is still allowed.
             #expect(Self.md5(try await client.getBlob("plain.txt").body) == Self.md5(bodies["plain.txt"]!))
             // Writing is not.
-            let put = await Self.remoteError { try await client.putBlob("new", body: [1]) }
+            let put = await captureRemoteError { try await client.putBlob("new", body: [1]) }
             #expect(put?.kind == .authorization)
         }
     }
@@ -468,7 +455,7 @@ import Testing
             permissions: "rl", start: nil, expiry: Self.expiry, version: AzureSAS.defaultVersion, protocols: nil)
         try await fixture.client(.sas(Secret(good))).checkAccess()
         for token in [forged, expired, otherContainer] {
-            let error = await Self.remoteError { try await fixture.client(.sas(Secret(token))).checkAccess() }
+            let error = await captureRemoteError { try await fixture.client(.sas(Secret(token))).checkAccess() }
             #expect(error?.kind == .authorization)
             #expect(error?.status == 403)
             #expect(error.map { !$0.description.contains("sig=") } == true)
@@ -489,7 +476,7 @@ import Testing
             ("checkAccess", { try await fixture.client.checkAccess() }),
         ]
         for (label, call) in failures {
-            let error = await Self.remoteError(call)
+            let error = await captureRemoteError(call)
             #expect(error?.kind == .transient, "\(label)")
             #expect(error?.status == 503, "\(label)")
             #expect(error?.code == "ServerBusy", "\(label)")
@@ -509,7 +496,7 @@ import Testing
             endpoint: "http://127.0.0.1:1/devstoreaccount1", container: "unreachable",
             credential: .sharedKey(account: "devstoreaccount1", key: Secret(AzureEmulatorProcess.developmentKey)),
             http: http, timeout: 5)
-        let error = await Self.remoteError { try await client.checkAccess() }
+        let error = await captureRemoteError { try await client.checkAccess() }
         #expect(error?.kind == .transient)
         #expect(error?.status == nil)
     }

@@ -154,19 +154,6 @@ import Testing
         }
     }
 
-    static func remoteError(_ body: () async throws -> Void) async -> RemoteError? {
-        do {
-            try await body()
-            Issue.record("expected a RemoteError, the call succeeded")
-            return nil
-        } catch let error as RemoteError {
-            return error
-        } catch {
-            Issue.record("expected a RemoteError, got \(error)")
-            return nil
-        }
-    }
-
     /// Every key under `prefix`, page by page.
     static func listAll(_ client: S3Client, prefix: String = "", maxKeys: Int) async throws
         -> (keys: [String], pages: [Int])
@@ -265,7 +252,7 @@ import Testing
             #expect(try await Self.listAll(client, maxKeys: 1000).keys.isEmpty)
             for key in keys.prefix(3) {
                 #expect(try await client.headObject(key: key) == nil, "\(key)")
-                let get = await Self.remoteError { _ = try await client.getObject(key: key) }
+                let get = await captureRemoteError { _ = try await client.getObject(key: key) }
                 #expect(get?.kind == .notFound, "\(key)")
                 #expect(get?.status == 404, "\(key)")
                 #expect(get?.code == "NoSuchKey", "\(key)")
@@ -310,7 +297,7 @@ import Testing
             ),
         ]
         for (label, call) in calls {
-            let error = await Self.remoteError(call)
+            let error = await captureRemoteError(call)
             #expect(error?.kind == .permanent, "\(label)")
             #expect(error?.code == "KeyTooLongError", "\(label)")
             #expect(error?.status == nil, "\(label)")
@@ -329,7 +316,7 @@ import Testing
             let body = Self.bytes("md5", size: 4096)
             var corrupted = body
             corrupted[100] ^= 0xFF
-            let bad = await Self.remoteError {
+            let bad = await captureRemoteError {
                 _ = try await client.putObject(key: "bad digest", body: corrupted, contentMD5: Self.md5(body))
             }
             #expect(bad?.status == 400)
@@ -337,7 +324,7 @@ import Testing
             #expect(bad?.kind == .transient)
             #expect(try await client.headObject(key: "bad digest") == nil)
 
-            let malformed = await Self.remoteError {
+            let malformed = await captureRemoteError {
                 _ = try await client.putObject(key: "malformed", body: body, contentMD5: "not-an-md5")
             }
             #expect(malformed?.status == 400)
@@ -350,7 +337,7 @@ import Testing
 
             // A part is checked the same way.
             let uploadID = try await client.createMultipartUpload(key: "part", contentType: nil, metadata: [:])
-            let part = await Self.remoteError {
+            let part = await captureRemoteError {
                 _ = try await client.uploadPart(
                     key: "part", uploadID: uploadID, partNumber: 1, body: corrupted, contentMD5: Self.md5(body))
             }
@@ -371,7 +358,7 @@ import Testing
             let client = try fixture.client(credentials: credentials)
             let body: [UInt8] = Array("x".utf8)
 
-            let put = await Self.remoteError {
+            let put = await captureRemoteError {
                 _ = try await client.putObject(key: "k", body: body, contentMD5: Self.md5(body))
             }
             #expect(put?.kind == .authorization)
@@ -379,21 +366,21 @@ import Testing
             #expect(put?.code == "SignatureDoesNotMatch")
             #expect(put.map { !$0.description.contains("not-the-secret") } == true)
 
-            let access = await Self.remoteError { try await client.checkAccess() }
+            let access = await captureRemoteError { try await client.checkAccess() }
             #expect(access?.kind == .authorization)
             #expect(access?.status == 403)
             #expect(access?.code == "AccessDenied")
 
-            let head = await Self.remoteError { _ = try await client.headObject(key: "k") }
+            let head = await captureRemoteError { _ = try await client.headObject(key: "k") }
             #expect(head?.kind == .authorization)
-            let get = await Self.remoteError { _ = try await client.getObject(key: "k") }
+            let get = await captureRemoteError { _ = try await client.getObject(key: "k") }
             #expect(get?.kind == .authorization)
-            let list = await Self.remoteError { _ = try await client.listObjects(prefix: "", continuationToken: nil) }
+            let list = await captureRemoteError { _ = try await client.listObjects(prefix: "", continuationToken: nil) }
             #expect(list?.kind == .authorization)
 
             var unknown = try Fixture.credentials(.seaweedfs)
             unknown.accessKeyID = "no-such-access-key"
-            let unknownPut = await Self.remoteError {
+            let unknownPut = await captureRemoteError {
                 _ = try await fixture.client(credentials: unknown).putObject(
                     key: "k", body: body, contentMD5: Self.md5(body))
             }
@@ -410,28 +397,28 @@ import Testing
     func missingBucketIsNotFound(_ target: Target) async throws {
         try await Self.withBucket(target, "no-bucket", createBucket: false) { fixture in
             let client = fixture.client
-            let access = await Self.remoteError { try await client.checkAccess() }
+            let access = await captureRemoteError { try await client.checkAccess() }
             #expect(access?.kind == .notFound)
             #expect(access?.status == 404)
             #expect(access?.code == "NoSuchBucket")
 
-            let list = await Self.remoteError { _ = try await client.listObjects(prefix: "", continuationToken: nil) }
+            let list = await captureRemoteError { _ = try await client.listObjects(prefix: "", continuationToken: nil) }
             #expect(list?.kind == .notFound)
             #expect(list?.code == "NoSuchBucket")
-            let get = await Self.remoteError { _ = try await client.getObject(key: "k") }
+            let get = await captureRemoteError { _ = try await client.getObject(key: "k") }
             #expect(get?.kind == .notFound)
             #expect(get?.code == "NoSuchBucket")
 
             // SeaweedFS accepts PutObject and CreateMultipartUpload on a missing bucket (server
             // behaviour); S3 and moto refuse them.
             if target == .moto {
-                let upload = await Self.remoteError {
+                let upload = await captureRemoteError {
                     _ = try await client.createMultipartUpload(key: "k", contentType: nil, metadata: [:])
                 }
                 #expect(upload?.kind == .notFound)
                 #expect(upload?.code == "NoSuchBucket")
                 let body: [UInt8] = [1]
-                let put = await Self.remoteError {
+                let put = await captureRemoteError {
                     _ = try await client.putObject(key: "k", body: body, contentMD5: Self.md5(body))
                 }
                 #expect(put?.kind == .notFound)
