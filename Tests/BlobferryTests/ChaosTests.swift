@@ -18,7 +18,6 @@ struct ChaosTests {
     struct Plan {
         var blobs: Int
         var consumers: Int
-        var tick: TimeInterval
         var consumerKills: Int
 
         static func fromEnvironment() -> Plan {
@@ -26,7 +25,6 @@ struct ChaosTests {
             return Plan(
                 blobs: environment["BLOBFERRY_CHAOS_BLOBS"].flatMap(Int.init) ?? 2_500,
                 consumers: environment["BLOBFERRY_CHAOS_CONSUMERS"].flatMap(Int.init) ?? 3,
-                tick: environment["BLOBFERRY_CHAOS_TICK"].flatMap(Double.init) ?? 1.5,
                 consumerKills: environment["BLOBFERRY_CHAOS_KILLS"].flatMap(Int.init) ?? 6)
         }
     }
@@ -65,32 +63,34 @@ struct ChaosTests {
         producer.stop(signal: SIGKILL)
         note("SIGKILL producer mid-listing (\(listedAtKill) of \(expected.count) listed), restarting it")
         producer = try harness.start("blobferry-producer", label: "producer-2", environment: settings)
+        // The rest of the chaos is paced by progress, not by the clock, so a fast or a
+        // loaded machine sees the same story: action k fires once k/(actions+1) of the
+        // blobs are copied; the redis-server kill sits in the middle.
+        var actions = Array(repeating: "consumer", count: plan.consumerKills)
+        actions.insert("redis", at: actions.count / 2)
         var kills = 0
         var redisRestarted = false
-        var tick = 0
         var random = SystemRandomNumberGenerator()
-
-        while tick < 200 {
-            tick += 1
-            usleep(UInt32(plan.tick * 1_000_000))
-            let status = try? harness.status()
-            if let status, status.complete { break }
-            if tick == 3 {
+        let deadline = Date().addingTimeInterval(600)
+        for (index, action) in actions.enumerated() {
+            let milestone = (index + 1) * expected.count / (actions.count + 1)
+            var copied = 0
+            while Date() < deadline {
+                copied = (try? harness.status().copied) ?? copied
+                if copied >= milestone { break }
+                usleep(100_000)
+            }
+            if action == "redis" {
                 harness.redis.kill()
-                note("tick \(tick): SIGKILL redis-server (AOF everysec), restarting it")
+                note("at \(copied) copied: SIGKILL redis-server (AOF everysec), restarting it")
                 usleep(500_000)
                 try harness.redis.start()
                 redisRestarted = true
-            } else if kills < plan.consumerKills,
-                let victim = consumers.indices.filter({ consumers[$0].isRunning })
-                    .randomElement(using: &random)
-            {
+            } else if let victim = consumers.indices.filter({ consumers[$0].isRunning }).randomElement(using: &random) {
                 consumers[victim].stop(signal: SIGKILL)
                 kills += 1
                 consumers[victim] = try startConsumer()
-                note(
-                    "tick \(tick): SIGKILL consumer, started chaos-\(generation) (copied \(status?.copied ?? -1) so far)"
-                )
+                note("at \(copied) copied: SIGKILL consumer, started chaos-\(generation)")
             }
         }
 
