@@ -81,6 +81,21 @@ public final class LocalProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Like `wait`, but suspends instead of blocking a thread: tests run many processes at
+    /// once, and a blocked cooperative thread starves every other test on a 2-core machine.
+    @discardableResult
+    public func exitStatus(timeout: TimeInterval = 600) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                stop(signal: SIGKILL)
+                throw TimedOut(what: "\(executable) did not exit within \(Int(timeout)) s")
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return process.terminationStatus
+    }
+
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
     /// A wait that ran out of time.

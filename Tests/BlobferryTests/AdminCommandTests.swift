@@ -11,42 +11,42 @@ struct AdminCommandTests {
         let harness = try await MigrationHarness(name: "requeue")
         let tooLong = String(repeating: "é", count: 600)
         try await harness.seed(["ok/1", tooLong])
-        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
-        #expect(try harness.run("blobferry-consumer", label: "consumer").status == 0)
-        #expect(try harness.status().failed == 1)
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
+        #expect(try await harness.status().failed == 1)
 
-        let requeue = try harness.run("blobferry", ["requeue-failed"], label: "requeue")
+        let requeue = try await harness.run("blobferry", ["requeue-failed"], label: "requeue")
         #expect(requeue.status == 0 && requeue.output.contains("requeued 1 failed keys"), "\(requeue.output)")
-        let after = try harness.status()
+        let after = try await harness.status()
         #expect(after.failed == 0 && after.queued == 1 && !after.complete)
         #expect(after.partitions.first { $0.name == PartitionScheme.catchAll }?.queued == 1)
 
         // The cause is not fixed, so the next consumer fails it again, with its reason.
-        #expect(try harness.run("blobferry-consumer", label: "consumer-2").status == 0)
-        let again = try harness.status()
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-2").status == 0)
+        let again = try await harness.status()
         #expect(again.failed == 1 && again.queued == 0 && again.complete)
     }
 
     @Test func resetNeedsConfirmationThenStartsTheJobOver() async throws {
         let harness = try await MigrationHarness(name: "reset")
         let expected = try await harness.seed((0..<20).map { "r/\($0)" })
-        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
-        #expect(try harness.run("blobferry-consumer", label: "consumer").status == 0)
-        #expect(try harness.status().copied == 20)
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
+        #expect(try await harness.status().copied == 20)
 
-        let refused = try harness.run("blobferry", ["reset"], label: "reset-unconfirmed")
+        let refused = try await harness.run("blobferry", ["reset"], label: "reset-unconfirmed")
         #expect(refused.status == BlobferryError.Code.configuration.rawValue)
-        #expect(try harness.status().copied == 20)
+        #expect(try await harness.status().copied == 20)
 
-        let reset = try harness.run("blobferry", ["reset", "--yes"], label: "reset")
+        let reset = try await harness.run("blobferry", ["reset", "--yes"], label: "reset")
         #expect(reset.status == 0, "\(reset.output)")
-        let empty = try harness.status()
+        let empty = try await harness.status()
         #expect(empty.producer == "not started" && empty.copied == 0)
         #expect(empty.partitions.allSatisfy { $0.done == 0 && $0.queued == 0 })
 
-        let relisted = try harness.run("blobferry-producer", label: "producer-again")
+        let relisted = try await harness.run("blobferry-producer", label: "producer-again")
         #expect(relisted.output.contains("enqueued 20,"), "\(relisted.output)")
-        #expect(try harness.run("blobferry-consumer", label: "consumer-again").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-again").status == 0)
         #expect(try await harness.mismatches(expected) == [])
     }
 }

@@ -12,7 +12,7 @@ struct BadInputTests {
     static func queuedJob(_ name: String, count: Int = 40) async throws -> MigrationHarness {
         let harness = try await MigrationHarness(name: name)
         try await harness.seed((0..<count).map { "k\($0)" })
-        let producer = try harness.run("blobferry-producer", label: "producer")
+        let producer = try await harness.run("blobferry-producer", label: "producer")
         #expect(producer.status == 0, "\(producer.output)")
         return harness
     }
@@ -25,19 +25,20 @@ struct BadInputTests {
     @Test func wrongAzureKeyStopsTheConsumerAndKeepsTheQueue() async throws {
         let harness = try await Self.queuedJob("bad-azure")
         let wrongKey = Base64Key.random()
-        let run = try harness.run("blobferry-consumer", label: "consumer", environment: ["AZURE_STORAGE_KEY": wrongKey])
+        let run = try await harness.run(
+            "blobferry-consumer", label: "consumer", environment: ["AZURE_STORAGE_KEY": wrongKey])
         #expect(run.status == BlobferryError.Code.credentials.rawValue)
         let lines = Self.errorLines(run.output, program: "blobferry-consumer")
         #expect(lines.count == 1)
         #expect(lines.first?.contains("Azure rejected the credentials") == true, "\(run.output)")
         #expect(!run.output.contains(wrongKey))
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.queued == 40 && status.copied == 0 && status.inflight == 0)
     }
 
     @Test func wrongS3SecretStopsTheConsumerAndKeepsTheQueue() async throws {
         let harness = try await Self.queuedJob("bad-s3")
-        let run = try harness.run(
+        let run = try await harness.run(
             "blobferry-consumer", label: "consumer", environment: ["AWS_SECRET_ACCESS_KEY": "not-the-secret-0123456789"]
         )
         #expect(run.status == BlobferryError.Code.credentials.rawValue)
@@ -45,20 +46,20 @@ struct BadInputTests {
         #expect(lines.count == 1)
         #expect(lines.first?.contains("S3 rejected the credentials") == true, "\(run.output)")
         #expect(!run.output.contains("not-the-secret-0123456789"))
-        #expect(try harness.status().queued == 40)
+        #expect(try await harness.status().queued == 40)
     }
 
     @Test func missingBucketAndContainerAreNamed() async throws {
         let harness = try await Self.queuedJob("missing")
-        let consumer = try harness.run(
+        let consumer = try await harness.run(
             "blobferry-consumer", label: "consumer", environment: ["BLOBFERRY_DEST_BUCKET": "no-such-bucket-bf"])
         #expect(consumer.status == BlobferryError.Code.notFound.rawValue)
         #expect(
             Self.errorLines(consumer.output, program: "blobferry-consumer").first?.contains("no-such-bucket-bf") == true
         )
-        #expect(try harness.status().queued == 40)
+        #expect(try await harness.status().queued == 40)
 
-        let producer = try harness.run(
+        let producer = try await harness.run(
             "blobferry-producer", label: "producer-missing",
             environment: ["BLOBFERRY_SOURCE_CONTAINER": "no-such-container", "BLOBFERRY_JOB": "other-job"])
         #expect(producer.status == BlobferryError.Code.notFound.rawValue)
@@ -71,7 +72,7 @@ struct BadInputTests {
         let harness = try await Self.queuedJob("no-redis", count: 5)
         let closedPort = try LoopbackPort.free()
         for program in ["blobferry-producer", "blobferry-consumer"] {
-            let run = try harness.run(
+            let run = try await harness.run(
                 program, label: "\(program)-no-redis",
                 environment: ["BLOBFERRY_REDIS_URL": "redis://:hunter2secret@127.0.0.1:\(closedPort)/0"])
             #expect(run.status == BlobferryError.Code.unreachable.rawValue, "\(run.output)")
@@ -80,17 +81,17 @@ struct BadInputTests {
             #expect(lines.first?.contains("unreachable") == true)
             #expect(!run.output.contains("hunter2secret"))
         }
-        #expect(try harness.status().queued == 5)
+        #expect(try await harness.status().queued == 5)
     }
 
-    @Test func missingSettingsAreNamedBeforeAnythingIsTouched() throws {
+    @Test func missingSettingsAreNamedBeforeAnythingIsTouched() async throws {
         let environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")
         }
         let process = try LocalProcess(
             MigrationHarness.binary("blobferry-consumer"), [], environment: environment,
             logFile: FileManager.default.temporaryDirectory.appendingPathComponent("bf-missing-\(UUID()).log").path)
-        #expect(try process.wait(timeout: 30) == BlobferryError.Code.configuration.rawValue)
+        #expect(try await process.exitStatus(timeout: 30) == BlobferryError.Code.configuration.rawValue)
     }
 }
 

@@ -55,10 +55,10 @@ struct ChaosTests {
         }
         var producer = try harness.start("blobferry-producer", label: "producer-1", environment: settings)
         var consumers = try (0..<plan.consumers).map { _ in try startConsumer() }
-        try harness.waitUntil("the producer is a quarter through the listing") {
-            try harness.status().listed >= plan.blobs / 4
+        try await harness.waitUntil("the producer is a quarter through the listing") {
+            try await harness.status().listed >= plan.blobs / 4
         }
-        let listedAtKill = try harness.status().listed
+        let listedAtKill = try await harness.status().listed
         #expect(producer.isRunning, "the producer must still be listing when it is killed")
         producer.stop(signal: SIGKILL)
         note("SIGKILL producer mid-listing (\(listedAtKill) of \(expected.count) listed), restarting it")
@@ -76,14 +76,14 @@ struct ChaosTests {
             let milestone = (index + 1) * expected.count / (actions.count + 1)
             var copied = 0
             while Date() < deadline {
-                copied = (try? harness.status().copied) ?? copied
+                copied = (try? await harness.status().copied) ?? copied
                 if copied >= milestone { break }
-                usleep(100_000)
+                try await Task.sleep(nanoseconds: 100_000_000)
             }
             if action == "redis" {
                 harness.redis.kill()
                 note("at \(copied) copied: SIGKILL redis-server (AOF everysec), restarting it")
-                usleep(500_000)
+                try await Task.sleep(nanoseconds: 500_000_000)
                 try harness.redis.start()
                 redisRestarted = true
             } else if let victim = consumers.indices.filter({ consumers[$0].isRunning }).randomElement(using: &random) {
@@ -94,12 +94,12 @@ struct ChaosTests {
             }
         }
 
-        #expect(try producer.wait(timeout: 300) == 0, "\(harness.log("producer-2"))")
+        #expect(try await producer.exitStatus(timeout: 300) == 0, "\(harness.log("producer-2"))")
         for consumer in consumers {
-            let status = try consumer.wait(timeout: 300)
+            let status = try await consumer.exitStatus(timeout: 300)
             #expect(status == 0, "a consumer that was not killed exited \(status)")
         }
-        let status = try harness.status()
+        let status = try await harness.status()
         let injected = (try? emulator.stats()["injected_failures"] as? Int) ?? 0
         note(
             "end: \(plan.blobs + AwkwardNames.all.count) blobs, \(kills) consumer kills, producer killed at \(listedAtKill) listed, redis restarted \(redisRestarted), \(injected) injected 503s; copied \(status.copied), requeued \(status.requeued), failed \(status.failed), queued \(status.queued), in flight \(status.inflight)"

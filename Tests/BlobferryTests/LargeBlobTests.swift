@@ -21,8 +21,8 @@ struct LargeBlobTests {
         ]
         let names = sizes.keys.sorted()
         let expected = try await harness.seed(names) { sizes[names[$0]] ?? 0 }
-        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
-        let consumer = try harness.run(
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        let consumer = try await harness.run(
             "blobferry-consumer", label: "consumer",
             environment: [
                 "BLOBFERRY_MULTIPART_THRESHOLD": String(5 * Self.mebibyte),
@@ -31,7 +31,7 @@ struct LargeBlobTests {
         #expect(consumer.status == 0, "\(consumer.output)")
 
         #expect(try await harness.mismatches(expected) == [])
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.copied == sizes.count && status.failed == 0)
         #expect(status.bytes == sizes.values.reduce(0, +))
         let head = try await harness.s3.headObject(key: "large/three-and-a-half-parts")

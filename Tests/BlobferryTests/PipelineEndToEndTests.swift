@@ -22,14 +22,14 @@ struct PipelineEndToEndTests {
         let harness = try await MigrationHarness(name: "e2e")
         let expected = try await harness.seed(Self.manyNames(3_000))
 
-        let producer = try harness.run("blobferry-producer", label: "producer")
+        let producer = try await harness.run("blobferry-producer", label: "producer")
         #expect(producer.status == 0, "\(producer.output)")
         let consumers = try (1...3).map { try harness.start("blobferry-consumer", label: "consumer-\($0)") }
-        for consumer in consumers { #expect(try consumer.wait(timeout: 300) == 0) }
+        for consumer in consumers { #expect(try await consumer.exitStatus(timeout: 300) == 0) }
 
         #expect(try await harness.mismatches(expected) == [])
         #expect(try await harness.bucketKeys() == Set(expected.keys))
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.complete)
         #expect(status.producer == "listed")
         #expect(status.copied == expected.count)
@@ -38,19 +38,19 @@ struct PipelineEndToEndTests {
         #expect(status.partitions.reduce(0) { $0 + $1.done } == expected.count)
 
         // Running again enqueues nothing and copies nothing.
-        let again = try harness.run("blobferry-producer", label: "producer-again")
+        let again = try await harness.run("blobferry-producer", label: "producer-again")
         #expect(again.status == 0)
         #expect(again.output.contains("enqueued 0,"), "\(again.output)")
-        let idle = try harness.run("blobferry-consumer", label: "consumer-again")
+        let idle = try await harness.run("blobferry-consumer", label: "consumer-again")
         #expect(idle.status == 0)
-        #expect(try harness.status().copied == expected.count)
+        #expect(try await harness.status().copied == expected.count)
 
         // Ten new blobs: exactly those are copied.
         let added = try await harness.seed((1...10).map { "new/added-\($0)" })
-        let third = try harness.run("blobferry-producer", label: "producer-third")
+        let third = try await harness.run("blobferry-producer", label: "producer-third")
         #expect(third.output.contains("enqueued 10,"), "\(third.output)")
-        #expect(try harness.run("blobferry-consumer", label: "consumer-third").status == 0)
-        let final = try harness.status()
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-third").status == 0)
+        let final = try await harness.status()
         #expect(final.copied == expected.count + 10)
         #expect(final.complete)
         #expect(try await harness.mismatches(added) == [])
@@ -63,19 +63,19 @@ struct PipelineEndToEndTests {
 
         let first = try harness.start(
             "blobferry-producer", label: "producer-1", environment: ["BLOBFERRY_LISTERS": "4"])
-        try harness.waitUntil("the producer has listed some keys") { try harness.status().listed > 200 }
+        try await harness.waitUntil("the producer has listed some keys") { try await harness.status().listed > 200 }
         first.stop(signal: SIGKILL)
-        let partial = try harness.status()
+        let partial = try await harness.status()
         #expect(partial.producer == "listing")
         #expect(partial.listed < expected.count)
 
-        let second = try harness.run("blobferry-producer", label: "producer-2")
+        let second = try await harness.run("blobferry-producer", label: "producer-2")
         #expect(second.status == 0, "\(second.output)")
         #expect(second.output.contains("(resumed)"))
-        #expect(try harness.run("blobferry-consumer", label: "consumer").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
 
         #expect(try await harness.mismatches(expected) == [])
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.complete && status.copied == expected.count && status.failed == 0)
     }
 
@@ -83,23 +83,23 @@ struct PipelineEndToEndTests {
         let emulator = try AzureEmulatorProcess(latencyMs: 150)
         let harness = try await MigrationHarness(name: "consumer-kill", emulator: emulator)
         let expected = try await harness.seed(Self.manyNames(600))
-        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
 
         let doomed = try harness.start("blobferry-consumer", ["--id", "doomed"], label: "doomed")
-        try harness.waitUntil("the doomed consumer has copies in flight") {
-            let status = try harness.status()
+        try await harness.waitUntil("the doomed consumer has copies in flight") {
+            let status = try await harness.status()
             return status.copied > 20 && status.inflight > 0
         }
         doomed.stop(signal: SIGKILL)
-        let orphaned = try harness.status().inflight
+        let orphaned = try await harness.status().inflight
         #expect(orphaned > 0)
 
-        let survivor = try harness.run("blobferry-consumer", ["--id", "survivor"], label: "survivor")
+        let survivor = try await harness.run("blobferry-consumer", ["--id", "survivor"], label: "survivor")
         #expect(survivor.status == 0, "\(survivor.output)")
         #expect(survivor.output.contains("stopped heartbeating"))
 
         #expect(try await harness.mismatches(expected) == [])
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.complete && status.copied == expected.count && status.failed == 0)
         #expect(status.requeued >= orphaned)
     }

@@ -21,18 +21,18 @@ struct RedisOutageTests {
         let producer = try harness.start("blobferry-producer", label: "producer", environment: settings)
         let consumer = try harness.start(
             "blobferry-consumer", ["--id", "steady"], label: "consumer", environment: settings)
-        try harness.waitUntil("copies are under way") { try harness.status().copied > 50 }
+        try await harness.waitUntil("copies are under way") { try await harness.status().copied > 50 }
 
         harness.redis.stop()
-        sleep(4)
+        try await Task.sleep(nanoseconds: 4_000_000_000)
         #expect(consumer.isRunning, "the consumer must wait for Redis, not exit")
         try harness.redis.start()
 
-        #expect(try producer.wait(timeout: 180) == 0, "\(harness.log("producer"))")
-        #expect(try consumer.wait(timeout: 180) == 0, "\(harness.log("consumer"))")
+        #expect(try await producer.exitStatus(timeout: 180) == 0, "\(harness.log("producer"))")
+        #expect(try await consumer.exitStatus(timeout: 180) == 0, "\(harness.log("consumer"))")
         #expect(harness.log("consumer").contains("unreachable"))
         #expect(try await harness.mismatches(expected) == [])
-        let status = try harness.status()
+        let status = try await harness.status()
         #expect(status.complete && status.copied == expected.count && status.failed == 0)
     }
 
@@ -40,15 +40,15 @@ struct RedisOutageTests {
         let emulator = try AzureEmulatorProcess(latencyMs: 100)
         let harness = try await MigrationHarness(name: "long-outage", emulator: emulator, redisAppendOnly: true)
         let expected = try await harness.seed(PipelineEndToEndTests.manyNames(300))
-        #expect(try harness.run("blobferry-producer", label: "producer").status == 0)
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
 
         let consumer = try harness.start(
             "blobferry-consumer", ["--id", "stranded"], label: "stranded",
             environment: ["BLOBFERRY_REDIS_OUTAGE_SECONDS": "3"])
-        try harness.waitUntil("the consumer holds claims") { try harness.status().inflight > 0 }
+        try await harness.waitUntil("the consumer holds claims") { try await harness.status().inflight > 0 }
         harness.redis.stop()
         let stoppedAt = Date()
-        let status = try consumer.wait(timeout: 60)
+        let status = try await consumer.exitStatus(timeout: 60)
         #expect(status == BlobferryError.Code.unreachable.rawValue)
         #expect(Date().timeIntervalSince(stoppedAt) < 30)
         let lines = harness.log("stranded").split(separator: "\n").filter { $0.hasPrefix("blobferry-consumer:") }
@@ -56,10 +56,10 @@ struct RedisOutageTests {
 
         // Redis comes back with the stranded claims (AOF); a new consumer takes them over.
         try harness.redis.start()
-        #expect(try harness.status().inflight > 0)
-        #expect(try harness.run("blobferry-consumer", ["--id", "rescuer"], label: "rescuer").status == 0)
+        #expect(try await harness.status().inflight > 0)
+        #expect(try await harness.run("blobferry-consumer", ["--id", "rescuer"], label: "rescuer").status == 0)
         #expect(try await harness.mismatches(expected) == [])
-        let final = try harness.status()
+        let final = try await harness.status()
         #expect(final.complete && final.copied == expected.count && final.failed == 0)
     }
 }

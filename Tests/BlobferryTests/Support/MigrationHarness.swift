@@ -108,11 +108,9 @@ final class MigrationHarness: @unchecked Sendable {
     func run(
         _ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:],
         timeout: TimeInterval = 300
-    )
-        throws -> (status: Int32, output: String)
-    {
+    ) async throws -> (status: Int32, output: String) {
         let process = try start(executable, arguments, label: label, environment: overrides)
-        let status = try process.wait(timeout: timeout)
+        let status = try await process.exitStatus(timeout: timeout)
         return (status, log(label))
     }
 
@@ -121,8 +119,8 @@ final class MigrationHarness: @unchecked Sendable {
     }
 
     /// `blobferry status --json`, decoded: the contract scripts rely on.
-    func status() throws -> JobStatus {
-        let result = try run("blobferry", ["status", "--json"], label: "status-\(UUID().uuidString.prefix(6))")
+    func status() async throws -> JobStatus {
+        let result = try await run("blobferry", ["status", "--json"], label: "status-\(UUID().uuidString.prefix(6))")
         guard result.status == 0, let line = result.output.split(separator: "\n").first(where: { $0.hasPrefix("{") })
         else {
             throw HarnessError("status failed (\(result.status)): \(result.output)")
@@ -215,11 +213,11 @@ final class MigrationHarness: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds, polling; throws after `timeout`.
-    func waitUntil(_ what: String, timeout: TimeInterval = 120, _ condition: () throws -> Bool) throws {
+    func waitUntil(_ what: String, timeout: TimeInterval = 120, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if try condition() { return }
-            usleep(100_000)
+            if try await condition() { return }
+            try await Task.sleep(nanoseconds: 100_000_000)
         }
         throw HarnessError("timed out waiting until \(what)")
     }
