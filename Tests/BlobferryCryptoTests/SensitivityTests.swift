@@ -16,6 +16,26 @@ import Testing
 struct SensitivityTests {
     /// One variant of `text` per character position, that character replaced by another
     /// (never one that only differs in case or whitespace, which some fields ignore by design).
+    /// Copies of `base` with one character of one name or value in `pairs` changed.
+    static func pairVariants<Request>(of base: Request, _ pairs: WritableKeyPath<Request, [(String, String)]>)
+        -> [Request]
+    {
+        var changed: [Request] = []
+        for index in base[keyPath: pairs].indices {
+            for variant in variants(base[keyPath: pairs][index].0) {
+                var request = base
+                request[keyPath: pairs][index].0 = variant
+                changed.append(request)
+            }
+            for variant in variants(base[keyPath: pairs][index].1) {
+                var request = base
+                request[keyPath: pairs][index].1 = variant
+                changed.append(request)
+            }
+        }
+        return changed
+    }
+
     static func variants(_ text: String) -> [String] {
         let characters = Array(text)
         return characters.indices.map { index in
@@ -71,30 +91,7 @@ struct SensitivityTests {
                 changed.append(request)
             }
         }
-        for index in base.query.indices {
-            for variant in Self.variants(base.query[index].0) {
-                var request = base
-                request.query[index].0 = variant
-                changed.append(request)
-            }
-            for variant in Self.variants(base.query[index].1) {
-                var request = base
-                request.query[index].1 = variant
-                changed.append(request)
-            }
-        }
-        for index in base.headers.indices {
-            for variant in Self.variants(base.headers[index].0) {
-                var request = base
-                request.headers[index].0 = variant
-                changed.append(request)
-            }
-            for variant in Self.variants(base.headers[index].1) {
-                var request = base
-                request.headers[index].1 = variant
-                changed.append(request)
-            }
-        }
+        changed += Self.pairVariants(of: base, \.query) + Self.pairVariants(of: base, \.headers)
         var oneSecondLater = base
         oneSecondLater.date = base.date.addingTimeInterval(1)
         changed.append(oneSecondLater)
@@ -148,30 +145,7 @@ struct SensitivityTests {
                 changed.append(request)
             }
         }
-        for index in base.query.indices {
-            for variant in Self.variants(base.query[index].0) {
-                var request = base
-                request.query[index].0 = variant
-                changed.append(request)
-            }
-            for variant in Self.variants(base.query[index].1) {
-                var request = base
-                request.query[index].1 = variant
-                changed.append(request)
-            }
-        }
-        for index in base.headers.indices {
-            for variant in Self.variants(base.headers[index].0) {
-                var request = base
-                request.headers[index].0 = variant
-                changed.append(request)
-            }
-            for variant in Self.variants(base.headers[index].1) {
-                var request = base
-                request.headers[index].1 = variant
-                changed.append(request)
-            }
-        }
+        changed += Self.pairVariants(of: base, \.query) + Self.pairVariants(of: base, \.headers)
         #expect(changed.count > 200)
         for request in changed {
             let authorization = request.authorization()
