@@ -41,7 +41,7 @@ struct AdminCommandTests {
         let reset = try await harness.run("blobferry", ["reset", "--yes"], label: "reset")
         #expect(reset.status == 0, "\(reset.output)")
         let empty = try await harness.status()
-        #expect(empty.producer == "not started" && empty.copied == 0)
+        #expect(empty.producer == .notStarted && empty.copied == 0)
         #expect(empty.partitions.allSatisfy { $0.done == 0 && $0.queued == 0 })
 
         let relisted = try await harness.run("blobferry-producer", label: "producer-again")

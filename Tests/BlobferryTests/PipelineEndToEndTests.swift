@@ -31,7 +31,7 @@ struct PipelineEndToEndTests {
         #expect(try await harness.bucketKeys() == Set(expected.keys))
         let status = try await harness.status()
         #expect(status.complete)
-        #expect(status.producer == "listed")
+        #expect(status.producer == .listed)
         #expect(status.copied == expected.count)
         #expect(status.listed == expected.count)
         #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
@@ -66,7 +66,7 @@ struct PipelineEndToEndTests {
         try await harness.waitUntil("the producer has listed some keys") { try await harness.status().listed > 200 }
         first.stop(signal: SIGKILL)
         let partial = try await harness.status()
-        #expect(partial.producer == "listing")
+        #expect(partial.producer == .listing)
         #expect(partial.listed < expected.count)
 
         let second = try await harness.run("blobferry-producer", label: "producer-2")

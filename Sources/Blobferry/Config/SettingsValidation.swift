@@ -28,7 +28,9 @@ extension Settings {
         if role == .consumer {
             try validateDestination()
             try check((1...4096).contains(consumer.concurrency), "consumer.concurrency must be 1...4096")
-            try check((1...10_000).contains(consumer.batch), "consumer.batch must be 1...10000")
+            try check(
+                (1...QueueScripts.maxBatch).contains(consumer.batch),
+                "consumer.batch must be 1...\(QueueScripts.maxBatch)")
             try check(consumer.leaseSeconds >= 2, "consumer.lease_seconds must be at least 2")
             try check(consumer.maxAttempts >= 1, "consumer.max_attempts must be at least 1")
             try check(consumer.authFailureLimit >= 1, "consumer.auth_failure_limit must be at least 1")

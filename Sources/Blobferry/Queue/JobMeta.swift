@@ -8,8 +8,9 @@ public struct JobMeta: Sendable, Equatable {
     public var prefix: String
     /// The partition scheme's specification (`one-char`, `two-char` or a prefix list).
     public var partitions: String
-    /// `listing` while a pass runs, `listed` once every partition is listed.
-    public var producerState: String
+    /// Unknown text (a newer version, a hand edit) reads as `notStarted`: the next
+    /// producer run starts a fresh pass, which the done sets make safe.
+    public var producerState: ProducerState
     public var pass: Int
 
     public init(fields: [String: String]) {
@@ -18,7 +19,7 @@ public struct JobMeta: Sendable, Equatable {
         bucket = fields["bucket"] ?? ""
         prefix = fields["prefix"] ?? ""
         partitions = fields["partitions"] ?? "one-char"
-        producerState = fields["producer"] ?? "not started"
+        producerState = fields["producer"].flatMap(ProducerState.init(rawValue:)) ?? .notStarted
         pass = Int(fields["pass"] ?? "") ?? 0
     }
 
@@ -28,7 +29,7 @@ public struct JobMeta: Sendable, Equatable {
         bucket = settings.destination.bucket
         prefix = settings.destination.prefix
         partitions = settings.producer.partitions
-        producerState = "not started"
+        producerState = .notStarted
         pass = 0
     }
 

@@ -10,20 +10,21 @@ extension JobStore {
         var moved = 0
         while true {
             let failed = try await runIdempotent { connection in
-                let reply = try connection.send("HSCAN", RedisArgument(keys.failed), "0", "COUNT", RedisArgument(batch))
-                let items = reply.array?.last?.array ?? []
-                return stride(from: 0, to: items.count - 1, by: 2).compactMap { items[$0].string }
+                try Self.scanPage(
+                    connection.send("HSCAN", RedisArgument(keys.failed), "0", "COUNT", RedisArgument(batch)),
+                    "HSCAN failed"
+                ).pairs
             }
             if failed.isEmpty { return moved }
-            var arguments: [RedisArgument] = [RedisArgument(keys.base)]
-            for key in failed { arguments += [RedisArgument(key), RedisArgument(scheme.partition(of: key))] }
-            let scriptArguments = arguments
+            var scriptKeys = ScriptKeys([keys.failed, keys.stats, keys.attempts])
+            var arguments: [RedisArgument] = []
+            for (key, _) in failed {
+                arguments += [RedisArgument(key), RedisArgument(scriptKeys.slot(keys.queue(scheme.partition(of: key))))]
+            }
+            let (finalKeys, finalArguments) = (scriptKeys.keys, arguments)
             moved += try await runIdempotent { connection in
-                try connection.evalScript(
-                    QueueScripts.requeueFailed,
-                    keys: [RedisArgument(keys.failed), RedisArgument(keys.stats), RedisArgument(keys.attempts)],
-                    arguments: scriptArguments
-                ).int ?? 0
+                try connection.evalScript(QueueScripts.requeueFailed, keys: finalKeys, arguments: finalArguments)
+                    .decodeInt("requeueFailed script")
             }
         }
     }
@@ -32,11 +33,10 @@ extension JobStore {
     public func liveConsumers() async throws -> Int {
         let key = keys.consumers
         return try await runIdempotent { connection in
-            let time = try connection.send("TIME").array ?? []
-            let seconds = time.first?.int ?? 0
-            let micros = time.count > 1 ? time[1].int ?? 0 : 0
-            let now = seconds * 1000 + micros / 1000
-            return try connection.send("ZCOUNT", RedisArgument(key), RedisArgument(now), "+inf").int ?? 0
+            let time = try connection.send("TIME").decodeInts("TIME")
+            guard time.count == 2 else { throw RedisError(.protocolError, "TIME: expected two integers") }
+            let now = time[0] * 1000 + time[1] / 1000
+            return try connection.send("ZCOUNT", RedisArgument(key), RedisArgument(now), "+inf").decodeInt("ZCOUNT")
         }
     }
 
@@ -50,14 +50,26 @@ extension JobStore {
             repeat {
                 let reply = try connection.send(
                     "SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", "1000")
-                let parts = reply.array ?? []
-                cursor = parts.first?.string ?? "0"
-                let found = (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.bytes)
+                let parts = try reply.decodeArray("SCAN")
+                guard parts.count == 2 else { throw RedisError(.protocolError, "SCAN: expected cursor and keys") }
+                cursor = try parts[0].decodeString("SCAN cursor")
+                let found = try parts[1].decodeArray("SCAN keys").map { reply in
+                    guard let bytes = reply.bytes else { throw RedisError(.protocolError, "SCAN: a key is not a string") }
+                    return RedisArgument(bytes: bytes)
+                }
                 if !found.isEmpty {
-                    deleted += try connection.send(["UNLINK"] + found.map { RedisArgument(bytes: $0) }).int ?? 0
+                    deleted += try connection.send(["UNLINK"] + found).decodeInt("UNLINK")
                 }
             } while cursor != "0"
             return deleted
         }
+    }
+
+    /// The field/value pairs of one HSCAN page (the cursor is dropped: callers read the
+    /// first page again after moving what it held).
+    static func scanPage(_ reply: RedisReply, _ what: String) throws -> (cursor: String, pairs: [(String, String)]) {
+        let parts = try reply.decodeArray(what)
+        guard parts.count == 2 else { throw RedisError(.protocolError, "\(what): expected cursor and items") }
+        return (try parts[0].decodeString(what), try parts[1].decodePairs(what))
     }
 }

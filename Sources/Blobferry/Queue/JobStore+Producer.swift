@@ -22,7 +22,7 @@ extension JobStore {
             try JobMeta(fields: fields).checkCompatible(with: settings, role: .producer)
         }
         let current = JobMeta(fields: fields)
-        if current.producerState == "listing" {
+        if current.producerState == .listing {
             return (current.pass, true)
         }
         let pass = current.pass + 1
@@ -43,7 +43,7 @@ extension JobStore {
             ])
             commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
             // Last: only once everything above is in place does the pass count as started.
-            commands.append(["HSET", RedisArgument(keys.meta), "producer", "listing"])
+            commands.append(["HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listing.rawValue)])
             _ = try connection.pipelineOrThrow(commands)
         }
         return (pass, false)
@@ -57,8 +57,9 @@ extension JobStore {
                 ["SISMEMBER", RedisArgument(keys.listedPartitions), RedisArgument(partition)],
                 ["GET", RedisArgument(keys.cursor(partition))],
             ])
-            let listed = replies[0].int == 1
-            return ListingPosition(isListed: listed, marker: listed ? "" : (replies[1].string ?? ""))
+            let listed = try replies[0].decodeInt("SISMEMBER listed") == 1
+            let marker = try replies[1].decodeOptionalString("GET cursor") ?? ""
+            return ListingPosition(isListed: listed, marker: listed ? "" : marker)
         }
     }
 
@@ -79,14 +80,15 @@ extension JobStore {
                 arguments: [RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? "")]
                     + pageKeys.map { RedisArgument($0) })
         }
-        let values = reply.array ?? []
-        return (values.first?.int ?? 0, values.count > 1 ? values[1].int ?? 0 : 0)
+        let values = try reply.decodeInts("enqueuePage script")
+        guard values.count == 2 else { throw BlobferryError(.failed, "unexpected reply to the enqueuePage script") }
+        return (values[0], values[1])
     }
 
     /// Keys waiting in `partition`'s queue (the producer's back-pressure reads this).
     public func queueLength(of partition: String) async throws -> Int {
         let key = keys.queue(partition)
-        return try await runIdempotent { try $0.send("LLEN", RedisArgument(key)).int ?? 0 }
+        return try await runIdempotent { try $0.send("LLEN", RedisArgument(key)).decodeInt("LLEN queue") }
     }
 
     /// Marks the pass complete: consumers may now exit once the queues drain.
@@ -95,13 +97,14 @@ extension JobStore {
         let now = ISO8601DateFormatter().string(from: Date())
         _ = try await runIdempotent { connection in
             try connection.send(
-                "HSET", RedisArgument(keys.meta), "producer", "listed", "listing_finished", RedisArgument(now))
+                "HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listed.rawValue),
+                "listing_finished", RedisArgument(now))
         }
     }
 
     /// The job's meta hash as stored (empty before the first producer run).
     public func metaFields() async throws -> [String: String] {
         let key = keys.meta
-        return try await runIdempotent { Self.hash(try $0.send("HGETALL", RedisArgument(key))) }
+        return try await runIdempotent { try $0.send("HGETALL", RedisArgument(key)).decodeHash("HGETALL meta") }
     }
 }

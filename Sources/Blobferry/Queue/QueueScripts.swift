@@ -4,38 +4,70 @@ import BlobferryRedis
 /// script, so it is atomic (a process killed between two calls never leaves a key in two
 /// places or in none) and costs one round trip per batch, not per key.
 ///
-/// Scripts take the job's key base (`blobferry:<job>:`) and derive partition keys from
-/// it, which is why blobferry needs a non-cluster Redis (or one hash slot per job).
+/// Rules every script follows:
+/// - **Every key arrives in `KEYS`.** `JobKeys` is the only speller of the layout; no script
+///   builds a key name. Where the keys are only known at run time (the claims of expired
+///   consumers, the consumers whose claims count as in flight), the client reads them first
+///   and the script re-checks the condition it acts on (still expired, still registered)
+///   before touching anything. Arguments that refer to a key carry its 1-based index in
+///   `KEYS` (see `ScriptKeys`).
+/// - **Nothing that can fail runs after a destructive step.** Arguments are validated and
+///   the reads that can fail (a wrong type, too many arguments for `unpack`) run before the
+///   first write, because Redis does not roll a script back: an error after a pop would
+///   lose the popped keys. `unpack` is only ever given chunks of `chunkSize` elements.
+///
 /// Times come from the Redis server clock (`TIME`), so consumers on VMs with skewed clocks
 /// agree on lease expiry.
 enum QueueScripts {
+    /// The most elements any script passes to one `unpack` (Lua's C stack holds about
+    /// 8,000); `consumer.batch` is validated against it.
+    static let chunkSize = 1000
+    /// The largest `consumer.batch`: the claim script takes at most eight chunks from one
+    /// partition per call (so a queue full of already-done keys cannot stall Redis).
+    static let maxBatch = 8 * chunkSize
+
+    /// The Lua helpers every script starts with: the server clock in ms, and a check that a
+    /// 1-based index argument names one of the script's keys.
+    private static let prelude = """
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function key_at(index, first, last)
+          local n = tonumber(index)
+          if not n or n < first or n > (last or #KEYS) then
+            error('blobferry: argument ' .. tostring(index) .. ' does not name a declared key')
+          end
+          return KEYS[n]
+        end
+
+        """
+
+    private static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
+
     /// One listed page: drop keys already in the done set, push the rest, save the marker.
     /// KEYS: queue, done, cursor, stats, listed set, listed counts.
     /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page), keys...
     /// Returns {enqueued, queue length} or an error if another producer moved the cursor.
-    static let enqueuePage = RedisScript(
+    static let enqueuePage = script(
         """
         local current = redis.call('GET', KEYS[3]) or ''
         if current ~= ARGV[2] then
           return redis.error_reply('CURSORMOVED another producer is listing partition ' .. ARGV[1])
         end
         local listed = #ARGV - 3
-        local enqueued = 0
-        local i = 4
-        while i <= #ARGV do
+        local fresh = {}
+        for i = 4, #ARGV, 1000 do
           local last = math.min(i + 999, #ARGV)
           local batch = {}
           for j = i, last do batch[#batch + 1] = ARGV[j] end
           local seen = redis.call('SMISMEMBER', KEYS[2], unpack(batch))
-          local fresh = {}
           for j = 1, #batch do
             if seen[j] == 0 then fresh[#fresh + 1] = batch[j] end
           end
-          if #fresh > 0 then
-            redis.call('LPUSH', KEYS[1], unpack(fresh))
-            enqueued = enqueued + #fresh
-          end
-          i = last + 1
+        end
+        for i = 1, #fresh, 1000 do
+          redis.call('LPUSH', KEYS[1], unpack(fresh, i, math.min(i + 999, #fresh)))
         end
         if ARGV[3] == '' then
           redis.call('SET', KEYS[3], 'done')
@@ -44,44 +76,59 @@ enum QueueScripts {
           redis.call('SET', KEYS[3], ARGV[3])
         end
         redis.call('HINCRBY', KEYS[4], 'listed', listed)
-        redis.call('HINCRBY', KEYS[4], 'enqueued', enqueued)
-        redis.call('HINCRBY', KEYS[4], 'skipped', listed - enqueued)
+        redis.call('HINCRBY', KEYS[4], 'enqueued', #fresh)
+        redis.call('HINCRBY', KEYS[4], 'skipped', listed - #fresh)
         redis.call('HINCRBY', KEYS[6], ARGV[1], listed)
-        return {enqueued, redis.call('LLEN', KEYS[1])}
+        return {#fresh, redis.call('LLEN', KEYS[1])}
         """)
 
-    /// Moves up to a batch of keys from the queues into this consumer's in-flight hash and
-    /// extends its lease; keys already done are dropped on the way (counted as skipped).
-    /// KEYS: consumers zset, this consumer's inflight hash, stats.
-    /// ARGV: consumer id, lease ms, batch size, key base, first partition index, partitions...
+    /// Moves up to a batch of keys from a window of partitions into this consumer's
+    /// in-flight hash and extends its lease; keys already done are dropped on the way
+    /// (counted as `skipped_at_claim`). Each chunk is read (`LRANGE`) and checked against
+    /// the done set before it is trimmed off the queue, so a failure pops nothing.
+    /// KEYS: consumers zset, this consumer's inflight hash, stats, then queue and done of
+    /// each partition in the window, in the order to take from.
+    /// ARGV: consumer run id, lease ms, batch size (at most `chunkSize` per partition and
+    /// round), then the window's partition names (stored as the claim's value).
     /// Returns a flat list {key, partition, key, partition, ...}.
-    static let claim = RedisScript(
+    static let claim = script(
         """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+        local kind = redis.call('TYPE', KEYS[2])['ok']
+        if kind ~= 'hash' and kind ~= 'none' then
+          return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' is a ' .. kind .. ', not a hash')
+        end
         local need = tonumber(ARGV[3])
-        local base = ARGV[4]
-        local first = tonumber(ARGV[5])
-        local count = #ARGV - 5
+        local window = (#KEYS - 3) / 2
+        if not need or need < 1 or window ~= math.floor(window) or #ARGV ~= 3 + window then
+          return redis.error_reply('ERR claim: malformed arguments')
+        end
+        redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
         local out = {}
         local skipped = 0
-        for step = 0, count - 1 do
-          if need <= 0 then break end
-          local partition = ARGV[6 + ((first + step) % count)]
-          local items = redis.call('RPOP', base .. 'p:' .. partition .. ':queue', need)
-          if items then
-            local seen = redis.call('SMISMEMBER', base .. 'p:' .. partition .. ':done', unpack(items))
-            for j = 1, #items do
+        for w = 1, window do
+          local queue, done, partition = KEYS[2 + 2 * w], KEYS[3 + 2 * w], ARGV[3 + w]
+          -- Bounded rounds: a queue full of already-done keys must not stall Redis.
+          local rounds = 0
+          while need > 0 and rounds < 8 do
+            rounds = rounds + 1
+            local items = redis.call('LRANGE', queue, -math.min(need, 1000), -1)
+            if #items == 0 then break end
+            local seen = redis.call('SMISMEMBER', done, unpack(items))
+            -- Nothing above wrote; nothing below can fail.
+            redis.call('LTRIM', queue, 0, -#items - 1)
+            local fields = {}
+            for j = #items, 1, -1 do
               if seen[j] == 1 then
                 skipped = skipped + 1
               else
-                redis.call('HSET', KEYS[2], items[j], partition)
+                fields[#fields + 1] = items[j]
+                fields[#fields + 1] = partition
                 out[#out + 1] = items[j]
                 out[#out + 1] = partition
                 need = need - 1
               end
             end
+            if #fields > 0 then redis.call('HSET', KEYS[2], unpack(fields)) end
           end
         end
         if skipped > 0 then redis.call('HINCRBY', KEYS[3], 'skipped_at_claim', skipped) end
@@ -89,124 +136,234 @@ enum QueueScripts {
         """)
 
     /// Records the outcome of a batch of copies. Counters move only when a key's state
-    /// really changes (SADD/HSET returned 1), so replaying an acknowledgement after a lost
-    /// reply counts nothing twice.
-    /// KEYS: this consumer's inflight hash, stats, failed, attempts.
-    /// ARGV: key base, then groups of four: outcome (copied|vanished|failed), key, partition,
-    /// detail (bytes for copied, reason for failed, "" otherwise).
-    static let acknowledge = RedisScript(
+    /// really changes (SADD/HSET/HDEL returned 1), so replaying an acknowledgement after a
+    /// lost reply counts nothing twice, `copied` equals the done sets and `failed` the
+    /// failed hash.
+    ///
+    /// A copy is recorded whoever reports it (the bytes are in S3). A failure or a vanished
+    /// blob counts only from the consumer that still holds the claim: a consumer that lost
+    /// its lease reports on a key that is back in a queue or in other hands, and a failure
+    /// never lands for a key already done.
+    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then done sets.
+    /// ARGV: groups of four: outcome (copied|vanished|failed), key, index of the key's done
+    /// set in KEYS, detail (bytes for copied, reason for failed, "" otherwise).
+    static let acknowledge = script(
         """
-        local base = ARGV[1]
-        local copied, bytes, vanished, failed = 0, 0, 0, 0
-        for i = 2, #ARGV, 4 do
-          local outcome, key, partition, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+        if #ARGV % 4 ~= 0 then return redis.error_reply('ERR acknowledge: malformed arguments') end
+        for i = 1, #ARGV, 4 do
+          key_at(ARGV[i + 2], 5)
+          local outcome = ARGV[i]
           if outcome == 'copied' then
-            if redis.call('SADD', base .. 'p:' .. partition .. ':done', key) == 1 then
+            if not tonumber(ARGV[i + 3]) then error('blobferry: copied without a byte count') end
+          elseif outcome ~= 'vanished' and outcome ~= 'failed' then
+            error('blobferry: unknown outcome ' .. outcome)
+          end
+        end
+        local copied, bytes, vanished, failed = 0, 0, 0, 0
+        for i = 1, #ARGV, 4 do
+          local outcome, key, done, detail = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]
+          local owned = redis.call('HDEL', KEYS[1], key) == 1
+          if outcome == 'copied' then
+            if redis.call('SADD', done, key) == 1 then
               copied = copied + 1
               bytes = bytes + tonumber(detail)
             end
-            redis.call('HDEL', KEYS[3], key)
-          elseif outcome == 'vanished' then
-            if redis.call('HDEL', KEYS[1], key) == 1 then vanished = vanished + 1 end
-          elseif outcome == 'failed' then
-            if redis.call('HSET', KEYS[3], key, detail) == 1 then failed = failed + 1 end
+            if redis.call('HDEL', KEYS[3], key) == 1 then failed = failed - 1 end
+            redis.call('HDEL', KEYS[4], key)
+          elseif owned then
+            if outcome == 'vanished' then
+              vanished = vanished + 1
+            elseif redis.call('SISMEMBER', done, key) == 0 then
+              if redis.call('HSET', KEYS[3], key, detail) == 1 then failed = failed + 1 end
+            end
+            redis.call('HDEL', KEYS[4], key)
           end
-          redis.call('HDEL', KEYS[1], key)
-          redis.call('HDEL', KEYS[4], key)
         end
         if copied > 0 then
           redis.call('HINCRBY', KEYS[2], 'copied', copied)
           redis.call('HINCRBY', KEYS[2], 'bytes', bytes)
-          local t = redis.call('TIME')
-          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          local now = now_ms()
           redis.call('HSETNX', KEYS[2], 'first_copy_ms', now)
           redis.call('HSET', KEYS[2], 'last_copy_ms', now)
         end
         if vanished > 0 then redis.call('HINCRBY', KEYS[2], 'vanished', vanished) end
-        if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
+        if failed ~= 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
         return copied
         """)
 
-    /// Hands claimed keys back to the right end of their queues (taken next), e.g. on
-    /// SIGTERM or while credentials are rejected. No attempt is counted.
-    /// KEYS: this consumer's inflight hash. ARGV: key base, then pairs key, partition.
-    static let release = RedisScript(
+    /// Hands claimed keys back to the back of their queues (taken after what is already
+    /// waiting, so one key that keeps failing cannot starve the rest). No attempt counted:
+    /// callers that want one use `countAttempts`.
+    /// KEYS: this consumer's inflight hash, then queues.
+    /// ARGV: pairs key, index of its queue in KEYS.
+    /// Returns how many keys this consumer still held and moved.
+    static let release = script(
         """
-        local base = ARGV[1]
+        for i = 1, #ARGV, 2 do key_at(ARGV[i + 1], 2) end
         local moved = 0
-        for i = 2, #ARGV, 2 do
+        for i = 1, #ARGV, 2 do
           if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
-            redis.call('RPUSH', base .. 'p:' .. ARGV[i + 1] .. ':queue', ARGV[i])
+            redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i])
             moved = moved + 1
           end
         end
         return moved
         """)
 
-    /// Extends this consumer's lease, then returns the claims of every consumer whose lease
-    /// expired to their queues, counting an attempt for each; a key out of attempts goes to
-    /// `failed`. KEYS: consumers zset, stats, failed, attempts.
-    /// ARGV: consumer id ("" = none), lease ms, key base, max attempts.
-    /// Returns {expired consumers, keys requeued, keys failed}.
-    static let heartbeat = RedisScript(
+    /// Counts one attempt for each key this consumer still holds and hands it back to the
+    /// back of its queue, or, out of attempts, moves it to `failed` with the given reason
+    /// (a key one bucket policy always refuses must not be retried forever).
+    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then queue and done of
+    /// each partition involved.
+    /// ARGV: max attempts, then triples key, index of its queue in KEYS (done follows it),
+    /// reason.
+    /// Returns {requeued, failed}.
+    static let countAttempts = script(
         """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
-        local base = ARGV[3]
-        local maxAttempts = tonumber(ARGV[4])
-        local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+        local maxAttempts = tonumber(ARGV[1])
+        if not maxAttempts or (#ARGV - 1) % 3 ~= 0 then
+          return redis.error_reply('ERR countAttempts: malformed arguments')
+        end
+        for i = 2, #ARGV, 3 do key_at(ARGV[i + 1], 5); key_at(ARGV[i + 1] + 1, 6) end
         local requeued, failed = 0, 0
-        for _, consumer in ipairs(expired) do
-          local inflight = base .. 'inflight:' .. consumer
-          local claims = redis.call('HGETALL', inflight)
-          for i = 1, #claims, 2 do
-            local key, partition = claims[i], claims[i + 1]
+        for i = 2, #ARGV, 3 do
+          local key, slot, reason = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+          if redis.call('HDEL', KEYS[1], key) == 1 and redis.call('SISMEMBER', KEYS[slot + 1], key) == 0 then
             local attempts = redis.call('HINCRBY', KEYS[4], key, 1)
             if attempts >= maxAttempts then
-              redis.call('HSET', KEYS[3], key, 'claimed ' .. attempts .. ' times by consumers that stopped heartbeating')
+              if redis.call('HSET', KEYS[3], key, reason) == 1 then failed = failed + 1 end
               redis.call('HDEL', KEYS[4], key)
-              failed = failed + 1
             else
-              -- To the back of the line: a key that keeps killing consumers should not
-              -- be the next thing every consumer takes.
-              redis.call('LPUSH', base .. 'p:' .. partition .. ':queue', key)
+              redis.call('LPUSH', KEYS[slot], key)
               requeued = requeued + 1
             end
           end
-          redis.call('DEL', inflight)
-          redis.call('ZREM', KEYS[1], consumer)
+        end
+        if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
+        return {requeued, failed}
+        """)
+
+    /// Extends this consumer's lease (phase one of a heartbeat) and names the consumers
+    /// whose lease expired, for `reap`.
+    /// KEYS: consumers zset. ARGV: consumer run id ("" = only look), lease ms, how many
+    /// expired consumers to name at most.
+    /// Returns {this consumer's lease before: 0 none, 1 held, 2 lapsed; expired ids...}.
+    static let renewLease = script(
+        """
+        local now = now_ms()
+        local before = 0
+        if ARGV[1] ~= '' then
+          local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+          if score then before = (tonumber(score) > now) and 1 or 2 end
+          redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+        end
+        local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+        table.insert(expired, 1, before)
+        return expired
+        """)
+
+    /// Returns the claims of consumers whose lease expired to their queues (phase two of a
+    /// heartbeat), counting an attempt for each; a key out of attempts goes to `failed`, a
+    /// key already done is dropped. Each consumer is re-checked first: one that renewed its
+    /// lease since phase one keeps everything. A consumer whose hash is empty afterwards
+    /// leaves the consumers set.
+    /// KEYS: consumers zset, stats, failed, attempts, the n consumers' inflight hashes, then
+    /// queue and done of each partition involved.
+    /// ARGV: max attempts, n, the n consumer ids, then triples consumer number (1...n), key,
+    /// index of its queue in KEYS (done follows it).
+    /// Returns {expired consumers, keys requeued, keys failed}.
+    static let reap = script(
+        """
+        local maxAttempts, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+        if not maxAttempts or not n or (#ARGV - 2 - n) % 3 ~= 0 then
+          return redis.error_reply('ERR reap: malformed arguments')
+        end
+        for i = 3 + n, #ARGV, 3 do
+          key_at(4 + tonumber(ARGV[i]), 5, 4 + n)
+          key_at(ARGV[i + 2], 5 + n)
+          key_at(ARGV[i + 2] + 1, 6 + n)
+        end
+        local now = now_ms()
+        local expired, count = {}, 0
+        for c = 1, n do
+          local score = redis.call('ZSCORE', KEYS[1], ARGV[2 + c])
+          expired[c] = score and tonumber(score) <= now
+          if expired[c] then count = count + 1 end
+        end
+        local requeued, failed = 0, 0
+        for i = 3 + n, #ARGV, 3 do
+          local c, key, slot = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
+          if expired[c] and redis.call('HDEL', KEYS[4 + c], key) == 1 then
+            if redis.call('SISMEMBER', KEYS[slot + 1], key) == 1 then
+              redis.call('HDEL', KEYS[4], key)
+            else
+              local attempts = redis.call('HINCRBY', KEYS[4], key, 1)
+              if attempts >= maxAttempts then
+                local reason = 'claimed ' .. attempts .. ' times by consumers that stopped heartbeating'
+                if redis.call('HSET', KEYS[3], key, reason) == 1 then failed = failed + 1 end
+                redis.call('HDEL', KEYS[4], key)
+              else
+                -- To the back of the line: a key that keeps killing consumers should not
+                -- be the next thing every consumer takes.
+                redis.call('LPUSH', KEYS[slot], key)
+                requeued = requeued + 1
+              end
+            end
+          end
+        end
+        for c = 1, n do
+          if expired[c] and redis.call('HLEN', KEYS[4 + c]) == 0 then
+            redis.call('ZREM', KEYS[1], ARGV[2 + c])
+          end
         end
         if requeued > 0 then redis.call('HINCRBY', KEYS[2], 'requeued', requeued) end
         if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
-        return {#expired, requeued, failed}
+        return {count, requeued, failed}
         """)
 
-    /// Whether the job is complete: listing finished, nothing queued, nothing in flight.
-    /// KEYS: meta, consumers zset. ARGV: key base, partitions...
-    /// Returns {producer state, queued, in flight}.
-    static let progress = RedisScript(
+    /// A clean exit: leaves the consumers set only if this consumer holds no claims (a
+    /// consumer that still holds some stays until its lease expires and they are reaped).
+    /// KEYS: consumers zset, this consumer's inflight hash. ARGV: consumer run id.
+    /// Returns 1 if it left.
+    static let leave = script(
         """
-        local base = ARGV[1]
+        if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        return 1
+        """)
+
+    /// Where the job stands, read in one atomic step: what `complete` is computed from, by
+    /// consumers and by `status` alike. The consumers were read by the client; if the set
+    /// changed since, the script says so (the client reads again) rather than count a
+    /// consumer's claims it was not given.
+    /// KEYS: meta, consumers zset, failed, the q queues, then the inflight hashes of the
+    /// consumers named in ARGV. ARGV: q, then the consumer ids.
+    /// Returns {consistent 0/1, producer state, queued, in flight, failed}.
+    static let progress = script(
+        """
+        local q = tonumber(ARGV[1])
+        local ids = #ARGV - 1
+        if not q or #KEYS ~= 3 + q + ids then return redis.error_reply('ERR progress: malformed arguments') end
         local state = redis.call('HGET', KEYS[1], 'producer') or 'not started'
-        local queued = 0
-        for i = 2, #ARGV do queued = queued + redis.call('LLEN', base .. 'p:' .. ARGV[i] .. ':queue') end
-        local inflight = 0
-        for _, consumer in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-          inflight = inflight + redis.call('HLEN', base .. 'inflight:' .. consumer)
+        if redis.call('ZCARD', KEYS[2]) ~= ids then return {0, state, 0, 0, 0} end
+        for i = 2, #ARGV do
+          if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, state, 0, 0, 0} end
         end
-        return {state, queued, inflight}
+        local queued, inflight = 0, 0
+        for i = 4, 3 + q do queued = queued + redis.call('LLEN', KEYS[i]) end
+        for i = 4 + q, #KEYS do inflight = inflight + redis.call('HLEN', KEYS[i]) end
+        return {1, state, queued, inflight, redis.call('HLEN', KEYS[3])}
         """)
 
     /// Moves failed keys back to the back of their queues for another round of attempts.
-    /// KEYS: failed, stats, attempts. ARGV: key base, then pairs key, partition.
-    static let requeueFailed = RedisScript(
+    /// KEYS: failed, stats, attempts, then queues. ARGV: pairs key, index of its queue in KEYS.
+    static let requeueFailed = script(
         """
-        local base = ARGV[1]
+        for i = 1, #ARGV, 2 do key_at(ARGV[i + 1], 4) end
         local moved = 0
-        for i = 2, #ARGV, 2 do
+        for i = 1, #ARGV, 2 do
           if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
-            redis.call('LPUSH', base .. 'p:' .. ARGV[i + 1] .. ':queue', ARGV[i])
+            redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i])
             redis.call('HDEL', KEYS[3], ARGV[i])
             moved = moved + 1
           end
@@ -217,4 +374,23 @@ enum QueueScripts {
         end
         return moved
         """)
+}
+
+/// A script's `KEYS` list with fixed keys first and the rest added as arguments need them,
+/// each once; `slot` returns the 1-based Lua index an argument passes to name it.
+struct ScriptKeys {
+    private(set) var keys: [RedisArgument]
+    private var slots: [String: Int] = [:]
+
+    init(_ fixed: [String]) { keys = fixed.map { RedisArgument($0) } }
+
+    /// The index of `group`'s first key, adding the group (e.g. a queue and its done set,
+    /// kept adjacent) the first time it is asked for.
+    mutating func slot(_ group: String...) -> Int {
+        if let slot = slots[group[0]] { return slot }
+        let slot = keys.count + 1
+        slots[group[0]] = slot
+        keys += group.map { RedisArgument($0) }
+        return slot
+    }
 }

@@ -22,7 +22,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
 
     public var job: String
     /// "not started", "listing" or "listed".
-    public var producer: String
+    public var producer: ProducerState
     public var pass: Int
     public var listed: Int
     public var skipped: Int
@@ -49,53 +49,47 @@ public struct JobStatus: Codable, Sendable, Equatable {
 }
 
 extension JobStore {
-    /// Reads everything `status` shows in two pipelined round trips.
+    /// Reads everything `status` shows: totals and `complete` from the same atomic script
+    /// the consumers decide with, per-partition rows in one pipelined round trip.
     public func status(job: String) async throws -> JobStatus {
         let keys = self.keys
+        let meta = JobMeta(fields: try await metaFields())
+        let partitions = try PartitionScheme(parsing: meta.partitions).partitions
+        let progress = try await progress(partitions: partitions)
         return try await runIdempotent { connection in
-            let head = try connection.pipelineOrThrow([
-                ["HGETALL", RedisArgument(keys.meta)],
+            var commands: [[RedisArgument]] = [
                 ["HGETALL", RedisArgument(keys.stats)],
-                ["HLEN", RedisArgument(keys.failed)],
-                ["ZRANGE", RedisArgument(keys.consumers), "0", "-1"],
+                ["ZCARD", RedisArgument(keys.consumers)],
                 ["HGETALL", RedisArgument(keys.listedCounts)],
                 ["SMEMBERS", RedisArgument(keys.listedPartitions)],
-            ])
-            let meta = JobMeta(fields: Self.hash(head[0]))
-            let stats = Self.hash(head[1]).mapValues { Int($0) ?? 0 }
-            let consumers = (head[3].array ?? []).compactMap(\.string)
-            let listedCounts = Self.hash(head[4]).mapValues { Int($0) ?? 0 }
-            let listedSet = Set((head[5].array ?? []).compactMap(\.string))
-            let partitions = (try? PartitionScheme(parsing: meta.partitions).partitions) ?? []
-
-            var commands: [[RedisArgument]] = []
+            ]
             for partition in partitions {
                 commands.append(["LLEN", RedisArgument(keys.queue(partition))])
                 commands.append(["SCARD", RedisArgument(keys.done(partition))])
             }
-            for consumer in consumers { commands.append(["HLEN", RedisArgument(keys.inflight(consumer))]) }
-            let counts = try connection.pipelineOrThrow(commands).map { $0.int ?? 0 }
+            let replies = try connection.pipelineOrThrow(commands)
+            let stats = try replies[0].decodeHash("HGETALL stats")
+            let consumers = try replies[1].decodeInt("ZCARD consumers")
+            let listedCounts = try replies[2].decodeHash("HGETALL listed-count")
+            let listedSet = Set(try replies[3].decodeStrings("SMEMBERS listed"))
+            let counts = try replies.dropFirst(4).map { try $0.decodeInt("LLEN/SCARD of a partition") }
 
-            var rows: [JobStatus.Partition] = []
-            for (index, name) in partitions.enumerated() {
-                rows.append(
-                    JobStatus.Partition(
-                        name: name, queued: counts[2 * index], done: counts[2 * index + 1],
-                        listed: listedCounts[name] ?? 0, listingComplete: listedSet.contains(name)))
+            let rows = try partitions.enumerated().map { index, name in
+                JobStatus.Partition(
+                    name: name, queued: counts[2 * index], done: counts[2 * index + 1],
+                    listed: try Self.counter(listedCounts, name), listingComplete: listedSet.contains(name))
             }
-            let queued = rows.reduce(0) { $0 + $1.queued }
-            let inflight = counts.suffix(consumers.count).reduce(0, +)
-            let copied = stats["copied"] ?? 0
-            let span = Double((stats["last_copy_ms"] ?? 0) - (stats["first_copy_ms"] ?? 0)) / 1000
+            let copied = try Self.counter(stats, "copied")
+            let span = Double(try Self.counter(stats, "last_copy_ms") - Self.counter(stats, "first_copy_ms")) / 1000
             let rate = span > 0 ? Double(copied) / span : 0
-            let progress = JobProgress(producerState: meta.producerState, queued: queued, inflight: inflight)
+            let pending = progress.queued + progress.inflight
             return JobStatus(
-                job: job, producer: meta.producerState, pass: meta.pass, listed: stats["listed"] ?? 0,
-                skipped: stats["skipped"] ?? 0, queued: queued, inflight: inflight, copied: copied,
-                bytes: stats["bytes"] ?? 0, failed: head[2].int ?? 0, vanished: stats["vanished"] ?? 0,
-                requeued: stats["requeued"] ?? 0, consumers: consumers.count, rate: (rate * 10).rounded() / 10,
-                etaSeconds: rate > 0 ? Double(queued + inflight) / rate : nil, complete: progress.isComplete,
-                partitions: rows)
+                job: job, producer: progress.producerState, pass: meta.pass, listed: try Self.counter(stats, "listed"),
+                skipped: try Self.counter(stats, "skipped"), queued: progress.queued, inflight: progress.inflight,
+                copied: copied, bytes: try Self.counter(stats, "bytes"), failed: progress.failed,
+                vanished: try Self.counter(stats, "vanished"), requeued: try Self.counter(stats, "requeued"),
+                consumers: consumers, rate: (rate * 10).rounded() / 10,
+                etaSeconds: rate > 0 ? Double(pending) / rate : nil, complete: progress.isComplete, partitions: rows)
         }
     }
 
@@ -103,22 +97,18 @@ extension JobStore {
     public func failures(limit: Int) async throws -> [(key: String, reason: String)] {
         let key = keys.failed
         return try await runIdempotent { connection in
-            let reply = try connection.send("HSCAN", RedisArgument(key), "0", "COUNT", RedisArgument(limit))
-            let items = reply.array?.last?.array ?? []
-            return stride(from: 0, to: items.count - 1, by: 2).prefix(limit).map {
-                (items[$0].string ?? "", items[$0 + 1].string ?? "")
-            }
+            let page = try Self.scanPage(
+                connection.send("HSCAN", RedisArgument(key), "0", "COUNT", RedisArgument(limit)), "HSCAN failed")
+            return page.pairs.prefix(limit).map { (key: $0.0, reason: $0.1) }
         }
     }
 
-    static func hash(_ reply: RedisReply) -> [String: String] {
-        let items = reply.array ?? []
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            fields[items[index].string ?? ""] = items[index + 1].string ?? ""
-            index += 2
+    /// One counter; absent reads as zero (nothing counted yet), anything but an integer throws.
+    private static func counter(_ fields: [String: String], _ name: String) throws -> Int {
+        guard let text = fields[name] else { return 0 }
+        guard let value = Int(text) else {
+            throw BlobferryError(.failed, "counter '\(name)' holds '\(text)', not an integer")
         }
-        return fields
+        return value
     }
 }

@@ -8,12 +8,18 @@ extension JobStatus {
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
+    /// "COMPLETE", with the failed keys named when some failed, or "in progress".
+    var completion: String {
+        guard complete else { return "in progress" }
+        return failed == 0 ? "COMPLETE" : "COMPLETE with \(failed) failed (blobferry status --failed N lists them)"
+    }
+
     /// The human view: totals, rate, ETA, then one row per partition that has anything
     /// (every partition with `allPartitions`).
     public func text(allPartitions: Bool = false) -> String {
         var lines: [String] = []
         lines.append(
-            "job \(job): producer \(producer)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(complete ? "COMPLETE" : "in progress")"
+            "job \(job): producer \(producer.rawValue)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(completion)"
         )
         lines.append(
             "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  failed \(failed)  vanished \(vanished)  requeued \(requeued)"
@@ -28,7 +34,7 @@ extension JobStatus {
                 lines.append(
                     Self.row(
                         partition.name,
-                        partition.listingComplete ? "listed" : (producer == "listing" ? "listing" : "-"),
+                        partition.listingComplete ? "listed" : (producer == .listing ? "listing" : "-"),
                         String(partition.listed), String(partition.queued), String(partition.done)))
             }
             let hidden = partitions.count - shown.count

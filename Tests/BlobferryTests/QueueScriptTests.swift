@@ -1,0 +1,314 @@
+import BlobferryRedis
+import BlobferryTestSupport
+import Foundation
+import Logging
+import Testing
+
+@testable import Blobferry
+
+/// Each Lua script of the queue protocol, run against a real redis-server through
+/// `JobStore`, edge case by edge case. Every test uses its own job, so they share one
+/// server; a failure names the script and the step that broke.
+@Suite struct QueueScriptTests {
+    static let server = Result { try RedisServerProcess() }
+
+    let store: JobStore
+    let keys: JobKeys
+
+    init() throws {
+        var settings = Settings()
+        settings.job = "scripts-" + String(UUID().uuidString.prefix(8)).lowercased()
+        settings.redisURL = Secret(try Self.server.get().url)
+        settings.redisOutageSeconds = 5
+        store = try JobStore(settings: settings, logger: Logger(label: "test"))
+        keys = store.keys
+    }
+
+    // MARK: helpers
+
+    /// Runs one raw command (to set up a case or read what a script left).
+    @discardableResult
+    func redis(_ arguments: String...) async throws -> RedisReply {
+        let command = arguments.map { RedisArgument($0) }
+        return try await store.run { try $0.send(command) }
+    }
+
+    func queue(_ partition: String, _ items: [String]) async throws {
+        for item in items { try await redis("LPUSH", keys.queue(partition), item) }
+    }
+
+    func list(_ key: String) async throws -> [String] {
+        try await redis("LRANGE", key, "0", "-1").decodeStrings("LRANGE")
+    }
+
+    func members(_ key: String) async throws -> Set<String> {
+        Set(try await redis("SMEMBERS", key).decodeStrings("SMEMBERS"))
+    }
+
+    func hash(_ key: String) async throws -> [String: String] {
+        try await redis("HGETALL", key).decodeHash("HGETALL")
+    }
+
+    func stat(_ field: String) async throws -> Int {
+        Int(try await hash(keys.stats)[field] ?? "0") ?? -1
+    }
+
+    func claim(_ consumer: String = "c#1", batch: Int, partitions: [String] = ["A"], lease: Double = 60)
+        async throws -> [ClaimedKey]
+    {
+        try await store.claim(consumer: consumer, leaseSeconds: lease, batch: batch, partitions: partitions, start: 0)
+    }
+
+    /// Makes `consumer`'s lease expired by the server's clock.
+    func expire(_ consumer: String) async throws {
+        try await redis("ZADD", keys.consumers, "1", consumer)
+    }
+
+    // MARK: claim
+
+    @Test func claimFromEmptyQueuesReturnsNothingAndRegistersTheLease() async throws {
+        #expect(try await claim(batch: 10, partitions: ["A", "B"]).isEmpty)
+        #expect(try await redis("ZSCORE", keys.consumers, "c#1").isNull == false)
+    }
+
+    @Test func claimABatchLargerThanTheQueueTakesItAllOldestFirst() async throws {
+        try await queue("A", ["a1", "a2", "a3"])
+        let claimed = try await claim(batch: 10)
+        #expect(claimed.map(\.key) == ["a1", "a2", "a3"])
+        #expect(claimed.allSatisfy { $0.partition == "A" })
+        #expect(try await list(keys.queue("A")).isEmpty)
+        #expect(try await hash(keys.inflight("c#1")) == ["a1": "A", "a2": "A", "a3": "A"])
+    }
+
+    @Test func claimSkipsKeysAlreadyDone() async throws {
+        try await queue("A", ["a1", "a2", "a3"])
+        try await redis("SADD", keys.done("A"), "a2")
+        #expect(try await claim(batch: 10).map(\.key) == ["a1", "a3"])
+        #expect(try await stat("skipped_at_claim") == 1)
+    }
+
+    /// Issue 8.1: a batch of 8,000 from one partition used to pass 8,000 keys to one
+    /// `unpack` after the pop; the script failed and the popped keys were gone.
+    @Test func claimOfEightThousandFromOnePartitionLosesNothing() async throws {
+        let items = (0..<9000).map { "k\($0)" }
+        for chunk in stride(from: 0, to: items.count, by: 1000) {
+            let command = ["LPUSH", keys.queue("A")] + items[chunk..<chunk + 1000]
+            _ = try await store.run { try $0.send(command.map { RedisArgument($0) }) }
+        }
+        let claimed = try await claim(batch: 8000)
+        #expect(claimed.count == 8000)
+        #expect(Set(claimed.map(\.key)).count == 8000)
+        #expect(try await redis("LLEN", keys.queue("A")).int == 1000)
+        #expect(try await redis("HLEN", keys.inflight("c#1")).int == 8000)
+    }
+
+    @Test func claimThatFailsPopsNothing() async throws {
+        try await queue("A", ["a1", "a2"])
+        try await redis("SET", keys.done("A"), "not a set")
+        await #expect(throws: BlobferryError.self) { try await claim(batch: 10) }
+        #expect(try await list(keys.queue("A")) == ["a2", "a1"])
+    }
+
+    @Test func claimLooksBeyondTheFirstWindowOfPartitions() async throws {
+        let partitions = (0..<150).map { "p\($0)" }
+        try await queue("p140", ["deep"])
+        let claimed = try await claim(batch: 5, partitions: partitions)
+        #expect(claimed == [ClaimedKey(key: "deep", partition: "p140")])
+    }
+
+    // MARK: acknowledge
+
+    @Test func acknowledgeRecordsEachOutcomeOnceEvenWhenReplayed() async throws {
+        try await queue("A", ["a1", "a2", "a3"])
+        let claimed = try await claim(batch: 3)
+        let outcomes: [(ClaimedKey, CopyOutcome)] = [
+            (claimed[0], .copied(bytes: 100)), (claimed[1], .vanished), (claimed[2], .failed(reason: "MD5 mismatch")),
+        ]
+        try await store.acknowledge(consumer: "c#1", outcomes)
+        try await store.acknowledge(consumer: "c#1", outcomes)
+        #expect(try await members(keys.done("A")) == ["a1"])
+        #expect(try await stat("copied") == 1)
+        #expect(try await stat("bytes") == 100)
+        #expect(try await stat("vanished") == 1)
+        #expect(try await stat("failed") == 1)
+        #expect(try await hash(keys.failed) == ["a3": "MD5 mismatch"])
+        #expect(try await hash(keys.inflight("c#1")).isEmpty)
+    }
+
+    /// Issue 8.8: a paused consumer's late failure must not land a key another consumer
+    /// has copied since.
+    @Test func aLateFailureNeverContradictsACopy() async throws {
+        try await queue("A", ["k"])
+        let item = try #require(try await claim("slow#1", batch: 1).first)
+        try await expire("slow#1")
+        _ = try await store.heartbeat(consumer: "fast#1", leaseSeconds: 60, maxAttempts: 5)
+        let again = try #require(try await claim("fast#1", batch: 1).first)
+        try await store.acknowledge(consumer: "fast#1", [(again, .copied(bytes: 1))])
+        try await store.acknowledge(consumer: "slow#1", [(item, .failed(reason: "late"))])
+        #expect(try await hash(keys.failed).isEmpty)
+        #expect(try await stat("failed") == 0)
+        #expect(try await stat("copied") == 1)
+    }
+
+    /// A key that ran out of attempts and was then copied by a consumer that still had it
+    /// leaves `failed`, and the counter follows.
+    @Test func aCopyAfterAFailureClearsIt() async throws {
+        try await queue("A", ["k"])
+        let item = try #require(try await claim(batch: 1).first)
+        try await store.countAttempts(consumer: "c#1", maxAttempts: 1, [(item, reason: "S3 403 AccessDenied")])
+        #expect(try await stat("failed") == 1)
+        try await store.acknowledge(consumer: "c#1", [(item, .copied(bytes: 5))])
+        #expect(try await hash(keys.failed).isEmpty)
+        #expect(try await stat("failed") == 0)
+        #expect(try await members(keys.done("A")) == ["k"])
+    }
+
+    @Test func aFailureFromAConsumerThatNoLongerHoldsTheKeyIsIgnored() async throws {
+        try await queue("A", ["k"])
+        let item = try #require(try await claim("other#1", batch: 1).first)
+        try await store.acknowledge(consumer: "stranger#1", [(item, .failed(reason: "x")), (item, .vanished)])
+        #expect(try await hash(keys.failed).isEmpty)
+        #expect(try await stat("vanished") == 0)
+        #expect(try await hash(keys.inflight("other#1")) == ["k": "A"])
+    }
+
+    // MARK: release and countAttempts
+
+    @Test func releasedKeysGoToTheBackOfTheirQueue() async throws {
+        try await queue("A", ["first"])
+        let item = try #require(try await claim(batch: 1).first)
+        try await queue("A", ["waiting"])
+        #expect(try await store.release(consumer: "c#1", [item, ClaimedKey(key: "never-claimed", partition: "A")]) == 1)
+        #expect(try await claim(batch: 1).map(\.key) == ["waiting"])
+        #expect(try await list(keys.queue("A")) == ["first"])
+    }
+
+    /// Issue 8.3: a key always refused uses up attempts and ends in `failed` with the code.
+    @Test func countAttemptsRequeuesThenFailsWithTheReason() async throws {
+        try await queue("A", ["denied"])
+        for round in 1...3 {
+            let item = try #require(try await claim(batch: 1).first, "round \(round)")
+            let counts = try await store.countAttempts(
+                consumer: "c#1", maxAttempts: 3, [(item, reason: "S3 403 AccessDenied")])
+            #expect(counts == (round < 3 ? (1, 0) : (0, 1)))
+        }
+        #expect(try await hash(keys.failed) == ["denied": "S3 403 AccessDenied"])
+        #expect(try await stat("failed") == 1)
+        #expect(try await list(keys.queue("A")).isEmpty)
+        #expect(try await hash(keys.attempts).isEmpty)
+    }
+
+    // MARK: renewLease and reap (heartbeat)
+
+    @Test func anExpiredConsumersClaimsGoBackWithAnAttempt() async throws {
+        try await queue("A", ["a1", "a2"])
+        try await queue("B", ["b1"])
+        let claimed = try await claim("dead#1", batch: 3, partitions: ["A", "B"])
+        try await redis("SADD", keys.done("A"), claimed[0].key)  // copied, acknowledgement lost
+        try await expire("dead#1")
+        let result = try await store.heartbeat(consumer: "live#1", leaseSeconds: 60, maxAttempts: 5)
+        #expect(result == HeartbeatResult(lostLease: false, expired: 1, requeued: 2, failed: 0))
+        #expect(try await list(keys.queue("A")) == ["a2"])
+        #expect(try await list(keys.queue("B")) == ["b1"])
+        #expect(try await hash(keys.attempts) == ["a2": "1", "b1": "1"])
+        #expect(try await redis("ZSCORE", keys.consumers, "dead#1").isNull)
+        #expect(try await redis("EXISTS", keys.inflight("dead#1")).int == 0)
+    }
+
+    @Test func aKeyOutOfAttemptsGoesToFailed() async throws {
+        try await queue("A", ["poison"])
+        _ = try await claim("dead#1", batch: 1)
+        try await redis("HSET", keys.attempts, "poison", "2")
+        try await expire("dead#1")
+        let result = try await store.heartbeat(consumer: "live#1", leaseSeconds: 60, maxAttempts: 3)
+        #expect(result.failed == 1 && result.requeued == 0)
+        #expect(try await hash(keys.failed)["poison"]?.contains("3 times") == true)
+        #expect(try await stat("failed") == 1)
+    }
+
+    /// The second phase re-checks: a consumer that renewed its lease after the first phase
+    /// named it keeps its claims.
+    @Test func reapLeavesAConsumerThatRenewedInBetween() async throws {
+        try await queue("A", ["a1"])
+        _ = try await claim("slow#1", batch: 1)
+        let counts = try await store.reapConsumers(["slow#1"], maxAttempts: 5)
+        #expect(counts == (0, 0, 0))
+        #expect(try await hash(keys.inflight("slow#1")) == ["a1": "A"])
+    }
+
+    @Test func aConsumerWhoseLeaseLapsedIsToldSo() async throws {
+        #expect(try await store.heartbeat(consumer: "c#1", leaseSeconds: 60, maxAttempts: 5).lostLease == false)
+        try await expire("c#1")
+        let result = try await store.heartbeat(consumer: "c#1", leaseSeconds: 60, maxAttempts: 5, reap: false)
+        #expect(result.lostLease)
+        #expect(result.expired == 0)
+    }
+
+    /// Issue 8.2: a consumer restarted under the same name is a new run; the old run's
+    /// claims come back once its lease expires, reaped by the new run.
+    @Test func aRestartUnderTheSameNameGetsThePredecessorsClaimsBack() async throws {
+        try await queue("A", ["a1"])
+        _ = try await claim("vm1#run1", batch: 1, lease: 0.2)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let result = try await store.heartbeat(consumer: "vm1#run2", leaseSeconds: 60, maxAttempts: 5)
+        #expect(result.requeued == 1)
+        #expect(try await claim("vm1#run2", batch: 1).map(\.key) == ["a1"])
+    }
+
+    // MARK: leave and progress
+
+    @Test func leaveOnlyWithoutClaims() async throws {
+        try await queue("A", ["a1"])
+        let item = try #require(try await claim(batch: 1).first)
+        #expect(try await store.leave(consumer: "c#1") == false)
+        try await store.acknowledge(consumer: "c#1", [(item, .copied(bytes: 1))])
+        #expect(try await store.leave(consumer: "c#1"))
+        #expect(try await redis("ZCARD", keys.consumers).int == 0)
+    }
+
+    @Test func progressCountsQueuesAndEveryConsumersClaims() async throws {
+        var progress = try await store.progress(partitions: ["A", "B"])
+        #expect(progress == JobProgress(producerState: .notStarted, queued: 0, inflight: 0, failed: 0))
+        try await queue("A", ["a1", "a2"])
+        try await queue("B", ["b1", "b2"])
+        _ = try await claim("one#1", batch: 1, partitions: ["A"])
+        _ = try await claim("two#1", batch: 1, partitions: ["B"])
+        try await redis("HSET", keys.meta, "producer", "listed")
+        progress = try await store.progress(partitions: ["A", "B"])
+        #expect(progress == JobProgress(producerState: .listed, queued: 2, inflight: 2, failed: 0))
+        #expect(!progress.isComplete)
+    }
+
+    @Test func progressRefusesAnUnknownProducerState() async throws {
+        try await redis("HSET", keys.meta, "producer", "sideways")
+        await #expect(throws: BlobferryError.self) { try await store.progress(partitions: ["A"]) }
+    }
+
+    // MARK: enqueuePage and requeueFailed
+
+    @Test func enqueuePageSkipsDoneKeysAndAPageAppliedTwiceIsRefused() async throws {
+        try await redis("SADD", keys.done("A"), "old")
+        let first = try await store.enqueuePage(partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
+        #expect(first == (2, 2))
+        await #expect(throws: BlobferryError.self) {
+            try await store.enqueuePage(partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
+        }
+        #expect(try await list(keys.queue("A")) == ["new2", "new1"])
+        let last = try await store.enqueuePage(partition: "A", from: "m1", next: nil, keys: ["new3"])
+        #expect(last == (1, 3))
+        #expect(try await members(keys.listedPartitions) == ["A"])
+        #expect(try await stat("listed") == 4)
+        #expect(try await stat("skipped") == 1)
+    }
+
+    @Test func requeueFailedMovesFailedKeysBackToTheirQueues() async throws {
+        try await redis("HSET", keys.meta, "partitions", "one-char")
+        try await queue("A", ["Apple"])
+        let item = try #require(try await claim(batch: 1).first)
+        try await store.acknowledge(consumer: "c#1", [(item, .failed(reason: "x"))])
+        #expect(try await store.requeueFailed() == 1)
+        #expect(try await list(keys.queue("A")) == ["Apple"])
+        #expect(try await stat("failed") == 0)
+        #expect(try await stat("requeued_failed") == 1)
+    }
+}
