@@ -159,3 +159,10 @@ enum MultipartPlan {
         return (size + mebibyte - 1) / mebibyte * mebibyte
     }
 }
+
+extension BlobCopier: KeyCopier {
+    func checkAccess() async throws {
+        try await Preflight.checkSource(azure, logger: logger)
+        try await Preflight.checkDestination(s3, logger: logger)
+    }
+}

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 
 /// A stateless copy worker: claims keys in batches, keeps many copies in flight, and
 /// acknowledges in batches. Run as many as you like, on as many machines as you like.
@@ -22,11 +21,11 @@ public final class Consumer: Sendable {
     }
 
     /// The configured name (`--id`, or `host-pid-random`): the label in logs and status.
-    public let name: String
+    public let id: String
     /// This run's identity in Redis: the name plus a per-run nonce (`name#nonce`). A
     /// process restarted under the same name is a new run: it never renews its dead
     /// predecessor's lease, so that lease expires and its claims go back to the queues.
-    public let id: String
+    public let runID: String
     let settings: Settings
     let store: JobStore
     private let azure: AzureBlobClient
@@ -35,16 +34,13 @@ public final class Consumer: Sendable {
     let stopSignal: StopSignal
     let logger: Logger
     let counters = ProgressCounters()
-    /// How many times a heartbeat found this consumer's lease lapsed; the copy loop
-    /// reconciles its claims when it changes.
-    let leaseLapses = Atomic<Int>(0)
 
     public init(
         settings: Settings, store: JobStore, azure: AzureBlobClient, s3: S3Client, stopSignal: StopSignal,
         logger: Logger
     ) {
-        self.name = settings.consumer.consumerID.isEmpty ? Self.defaultID() : settings.consumer.consumerID
-        self.id = "\(name)#\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        self.id = settings.consumer.consumerID.isEmpty ? Self.defaultID() : settings.consumer.consumerID
+        self.runID = "\(id)#\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         self.settings = settings
         self.store = store
         self.azure = azure
@@ -73,10 +69,13 @@ public final class Consumer: Sendable {
         guard let partitions = try await waitForJob() else {
             return summary(since: started, stoppedBy: nil)
         }
-        logger.info("consumer \(name) (run \(id)) copying with \(settings.consumer.concurrency) in flight")
-        let heartbeat = Task { await self.heartbeatLoop() }
-        defer { heartbeat.cancel() }
-        let loop = CopyLoop(consumer: self, partitions: partitions)
+        logger.info("consumer \(id) (run \(runID)) copying with \(settings.consumer.concurrency) in flight")
+        let queue = RedisWorkQueue(
+            store: store, runID: runID, partitions: partitions, leaseSeconds: settings.consumer.leaseSeconds,
+            maxAttempts: settings.consumer.maxAttempts)
+        let loop = CopyLoop(
+            queue: queue, copier: copier, settings: settings.consumer, stopSignal: stopSignal, counters: counters,
+            logger: logger)
         let stoppedBy = try await loop.run()
         return summary(since: started, stoppedBy: stoppedBy)
     }
@@ -105,43 +104,6 @@ public final class Consumer: Sendable {
             try await Task.sleep(nanoseconds: 1_000_000_000)
         }
         return nil
-    }
-
-    /// Keeps this consumer's lease alive and returns dead consumers' claims to the queues.
-    ///
-    /// After the Redis connection was re-established it waits one lease period before
-    /// reaping: leases are Redis-clock times, and after an outage longer than a lease every
-    /// live consumer looks expired until it has had the chance to heartbeat again.
-    private func heartbeatLoop() async {
-        let lease = settings.consumer.leaseSeconds
-        let interval = max(0.5, lease / 3)
-        var reconnects = (try? await store.reconnectCount()) ?? 0
-        var reapAfter = Date.distantPast
-        while !Task.isCancelled {
-            do {
-                let current = try await store.reconnectCount()
-                if current != reconnects {
-                    reconnects = current
-                    reapAfter = Date().addingTimeInterval(lease)
-                    logger.info("Redis connection re-established; not reaping other consumers for \(lease) s")
-                }
-                let reaped = try await store.heartbeat(
-                    consumer: id, leaseSeconds: lease, maxAttempts: settings.consumer.maxAttempts,
-                    reap: Date() >= reapAfter)
-                if reaped.lostLease {
-                    leaseLapses.add(1, ordering: .relaxed)
-                    logger.warning("this consumer's lease lapsed; its claims may be in other hands")
-                }
-                if reaped.expired > 0 {
-                    logger.warning(
-                        "\(reaped.expired) consumer(s) stopped heartbeating: \(reaped.requeued) keys back in their queues, \(reaped.failed) out of attempts"
-                    )
-                }
-            } catch {
-                logger.warning("heartbeat failed: \(error)")
-            }
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
-        }
     }
 
     static func defaultID() -> String {
