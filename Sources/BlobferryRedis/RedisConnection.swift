@@ -23,6 +23,11 @@ import Foundation
 ///   that lost its script cache answers NOSCRIPT and the script is loaded again.
 /// - `init` connects once and fails fast with `.connectionFailed`, unless `waitForServer`
 ///   is true, in which case it uses the same backoff as a reconnect.
+/// - An error reply that means "not now" rather than "no" (`LOADING`, `BUSY` while a script
+///   runs, `READONLY` from a replica after a failover, `MASTERDOWN`, `TRYAGAIN`) says the
+///   command did not run: the call drops the connection (a failover may have moved the
+///   primary behind the same address), waits with the reconnect backoff and sends it again,
+///   within `reconnectWindow`, then throws `.connectionFailed` naming the reply.
 /// - A timeout applies to each socket read or write, not to a whole pipeline.
 ///
 /// The process ignores SIGPIPE from the first connection on (hiredis writes with write(2)),
@@ -68,7 +73,7 @@ public final class RedisConnection {
     /// `RedisError(.serverError, message)`.
     public func send(_ arguments: [RedisArgument]) throws -> RedisReply {
         if arguments.isEmpty { throw RedisError(.protocolError, "a Redis command needs at least one argument") }
-        let reply = try perform { try $0.command(arguments) }
+        let reply = try retryingWhileNotReady { try perform { try $0.command(arguments) } }
         if case .error(let message) = reply { throw RedisError(.serverError, message) }
         return reply
     }
@@ -82,13 +87,18 @@ public final class RedisConnection {
     /// Appends every command then reads every reply (one round trip); error replies come back as .error elements, not thrown.
     ///
     /// Replies are in command order. A transport failure part way through throws (and
-    /// drops the connection): some of the commands may have run.
+    /// drops the connection): some of the commands may have run. When any reply says "not
+    /// now" (see above) the whole pipeline is sent again, so pipelines must be idempotent.
     public func pipeline(_ commands: [[RedisArgument]]) throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
         if commands.contains(where: { $0.isEmpty }) {
             throw RedisError(.protocolError, "a Redis command needs at least one argument")
         }
-        return try perform { context in
+        return try retryingWhileNotReady { try sendPipeline(commands) }
+    }
+
+    private func sendPipeline(_ commands: [[RedisArgument]]) throws -> [RedisReply] {
+        try perform { context in
             for command in commands { try context.append(command) }
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)
@@ -104,10 +114,14 @@ public final class RedisConnection {
         _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]
     ) throws -> RedisReply {
         let sha = try scriptSHAs[script.source] ?? loadScript(script)
-        var reply = try perform { try $0.command(Self.evalSHA(sha, keys: keys, arguments: arguments)) }
+        var reply = try retryingWhileNotReady {
+            try perform { try $0.command(Self.evalSHA(sha, keys: keys, arguments: arguments)) }
+        }
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             let reloaded = try loadScript(script)
-            reply = try perform { try $0.command(Self.evalSHA(reloaded, keys: keys, arguments: arguments)) }
+            reply = try retryingWhileNotReady {
+                try perform { try $0.command(Self.evalSHA(reloaded, keys: keys, arguments: arguments)) }
+            }
         }
         if case .error(let message) = reply { throw RedisError(.serverError, message) }
         return reply
@@ -134,6 +148,39 @@ public final class RedisConnection {
     }
 
     // MARK: - Internals
+
+    /// Error replies after which the command did not run and the server may accept it soon.
+    static func isNotReady(_ message: String) -> Bool {
+        ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN"].contains { message.hasPrefix($0) }
+    }
+
+    /// Sends again, with the reconnect backoff, while the reply (or any reply of a
+    /// pipeline) says "not now"; gives up after `reconnectWindow` with `.connectionFailed`.
+    private func retryingWhileNotReady<Reply>(_ body: () throws -> Reply) throws -> Reply {
+        let window = max(configuration.reconnectWindow, 0)
+        let deadline = Self.now() + window
+        var delay = 0.1
+        var attempt = 0
+        while true {
+            let reply = try body()
+            let replies = (reply as? [RedisReply]) ?? ((reply as? RedisReply).map { [$0] } ?? [])
+            guard let message = replies.lazy.compactMap(\.errorMessage).first(where: Self.isNotReady) else {
+                return reply
+            }
+            attempt += 1
+            let error = RedisError(.connectionFailed, "server not ready: \(message)")
+            onReconnectAttempt?(attempt, error)
+            let remaining = deadline - Self.now()
+            if remaining <= 0 {
+                throw RedisError(
+                    .connectionFailed,
+                    "not ready for \(Self.format(window)) s (\(attempt) attempts); last reply: \(message)")
+            }
+            context = nil
+            Thread.sleep(forTimeInterval: min(remaining, delay * Double.random(in: 0.75...1.25)))
+            delay = min(delay * 2, 5)
+        }
+    }
 
     private static func evalSHA(_ sha: String, keys: [RedisArgument], arguments: [RedisArgument]) -> [RedisArgument] {
         [RedisArgument("EVALSHA"), RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments
@@ -255,7 +302,7 @@ public final class RedisConnection {
         // that wants a password we did not give. Any other error (e.g. NOPERM for a user
         // without @connection) still means "ready".
         if case .error(let message) = try handshake(["PING"], what: "PING") {
-            if message.hasPrefix("LOADING") { throw loading(message) }
+            if Self.isNotReady(message) { throw loading(message) }
             if message.hasPrefix("NOAUTH") {
                 throw HandshakeFailure(
                     error: RedisError(.authenticationFailed, "the server requires a password: \(message)"),

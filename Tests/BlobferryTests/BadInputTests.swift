@@ -74,7 +74,10 @@ struct BadInputTests {
         for program in ["blobferry-producer", "blobferry-consumer"] {
             let run = try await harness.run(
                 program, label: "\(program)-no-redis",
-                environment: ["BLOBFERRY_REDIS_URL": "redis://:hunter2secret@127.0.0.1:\(closedPort)/0"])
+                environment: [
+                    "BLOBFERRY_REDIS_URL": "redis://:hunter2secret@127.0.0.1:\(closedPort)/0",
+                    "BLOBFERRY_REDIS_OUTAGE_SECONDS": "2",
+                ])
             #expect(run.status == BlobferryError.Code.unreachable.rawValue, "\(run.output)")
             let lines = Self.errorLines(run.output, program: program)
             #expect(lines.count == 1)
@@ -82,6 +85,28 @@ struct BadInputTests {
             #expect(!run.output.contains("hunter2secret"))
         }
         #expect(try await harness.status().queued == 5)
+    }
+
+    /// Issue 8.7: a job is bound to its source and destination endpoints, not only to
+    /// container and bucket names; a consumer pointed elsewhere is refused (exit 2, both
+    /// values named) until the move is made explicit.
+    @Test func aConsumerPointedAtAnotherEndpointIsRefused() async throws {
+        let harness = try await Self.queuedJob("bound", count: 5)
+        let elsewhere = [
+            ("BLOBFERRY_SOURCE_ENDPOINT", harness.azureEndpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")),
+            ("AWS_ENDPOINT_URL_S3", harness.s3Endpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")),
+        ]
+        for (variable, value) in elsewhere {
+            let run = try await harness.run("blobferry-consumer", label: "moved-\(variable)", environment: [variable: value])
+            #expect(run.status == BlobferryError.Code.configuration.rawValue, "\(run.output)")
+            let lines = Self.errorLines(run.output, program: "blobferry-consumer")
+            #expect(lines.count == 1 && lines.first?.contains(value) == true, "\(run.output)")
+        }
+        #expect(try await harness.status().queued == 5)
+        let moved = try await harness.run(
+            "blobferry-consumer", label: "rebound", environment: [elsewhere[1].0: elsewhere[1].1, "BLOBFERRY_REBIND": "true"])
+        #expect(moved.status == 0, "\(moved.output)")
+        #expect(try await harness.status().copied == 5)
     }
 
     @Test func missingSettingsAreNamedBeforeAnythingIsTouched() async throws {

@@ -62,4 +62,21 @@ struct RedisOutageTests {
         let final = try await harness.status()
         #expect(final.complete && final.copied == expected.count && final.failed == 0)
     }
+
+    /// Issue 8.4: processes started while Redis is down (VMs booting before Redis) wait
+    /// for it within `redis_outage_seconds` instead of exiting 5 at once.
+    @Test func processesStartedBeforeRedisWaitForIt() async throws {
+        let harness = try await MigrationHarness(name: "late-redis", redisAppendOnly: true)
+        let expected = try await harness.seed(PipelineEndToEndTests.manyNames(60))
+        harness.redis.stop()
+        let settings = ["BLOBFERRY_REDIS_OUTAGE_SECONDS": "60"]
+        let producer = try harness.start("blobferry-producer", label: "producer", environment: settings)
+        let consumer = try harness.start("blobferry-consumer", label: "consumer", environment: settings)
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        #expect(producer.isRunning && consumer.isRunning, "both must wait for Redis")
+        try harness.redis.start()
+        #expect(try await producer.exitStatus(timeout: 120) == 0, "\(harness.log("producer"))")
+        #expect(try await consumer.exitStatus(timeout: 120) == 0, "\(harness.log("consumer"))")
+        #expect(try await harness.mismatches(expected) == [])
+    }
 }

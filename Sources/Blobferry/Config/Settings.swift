@@ -14,6 +14,9 @@ public struct Settings: Sendable {
     /// exits non-zero.
     public var redisOutageSeconds: Double
     public var logLevel: String
+    /// Accept a source or destination other than the one the job was bound to at its
+    /// first run (and record the new one): moving a job is a deliberate act.
+    public var rebind: Bool
 
     public init() {
         job = ""
@@ -24,6 +27,7 @@ public struct Settings: Sendable {
         consumer = ConsumerSettings()
         redisOutageSeconds = 300
         logLevel = "info"
+        rebind = false
     }
 }
 

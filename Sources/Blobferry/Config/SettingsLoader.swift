@@ -93,6 +93,7 @@ public enum SettingsLoader {
         if let value = try env.int("BLOBFERRY_MAX_ATTEMPTS") { settings.consumer.maxAttempts = value }
         if let value = try env.int("BLOBFERRY_AUTH_FAILURE_LIMIT") { settings.consumer.authFailureLimit = value }
         if let value = try env.bool("BLOBFERRY_WAIT_FOR_MORE") { settings.consumer.waitForMore = value }
+        if let value = try env.bool("BLOBFERRY_REBIND") { settings.rebind = value }
         if let value = try env.int("BLOBFERRY_MULTIPART_THRESHOLD") { settings.consumer.multipartThreshold = value }
         if let value = try env.int("BLOBFERRY_PART_SIZE") { settings.consumer.partSize = value }
         if let value = env["BLOBFERRY_CONSUMER_ID"] { settings.consumer.consumerID = value }

@@ -99,6 +99,13 @@ extension Settings {
         return "https://\(source.account).blob.core.windows.net"
     }
 
+    /// The S3 endpoint requests go to: the endpoint setting, or AWS's regional endpoint.
+    public var destinationEndpoint: String {
+        let endpoint = destination.endpoint
+        if endpoint.isEmpty { return "https://s3.\(destination.region).amazonaws.com" }
+        return endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+    }
+
     static func isValidContainerName(_ name: String) -> Bool {
         if name == "$root" { return true }
         let allowed = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }

@@ -95,6 +95,9 @@ public final class Consumer: Sendable {
             if !fields.isEmpty {
                 let meta = JobMeta(fields: fields)
                 try meta.checkCompatible(with: settings, role: .consumer)
+                if meta.destination.isEmpty || settings.rebind {
+                    try await store.bind(JobMeta(settings: settings))
+                }
                 return try PartitionScheme(parsing: meta.partitions).partitions
             }
             if !announced {

@@ -1,9 +1,12 @@
 /// What the producer records about a job in `blobferry:<job>:meta`, so consumers and
-/// `blobferry status` use the same partitions and a process configured for another
-/// container or bucket is refused instead of mixing two migrations.
+/// `blobferry status` use the same partitions, and a process configured for another
+/// source or destination is refused instead of mixing two migrations.
 public struct JobMeta: Sendable, Equatable {
+    /// The source account's blob endpoint.
     public var source: String
     public var container: String
+    /// The destination's S3 endpoint (empty until a process that knows it ran).
+    public var destination: String
     public var bucket: String
     public var prefix: String
     /// The partition scheme's specification (`one-char`, `two-char` or a prefix list).
@@ -16,6 +19,7 @@ public struct JobMeta: Sendable, Equatable {
     public init(fields: [String: String]) {
         source = fields["source"] ?? ""
         container = fields["container"] ?? ""
+        destination = fields["destination"] ?? ""
         bucket = fields["bucket"] ?? ""
         prefix = fields["prefix"] ?? ""
         partitions = fields["partitions"] ?? "one-char"
@@ -26,6 +30,7 @@ public struct JobMeta: Sendable, Equatable {
     public init(settings: Settings) {
         source = settings.sourceEndpoint
         container = settings.source.container
+        destination = settings.destination.bucket.isEmpty ? "" : settings.destinationEndpoint
         bucket = settings.destination.bucket
         prefix = settings.destination.prefix
         partitions = settings.producer.partitions
@@ -33,26 +38,37 @@ public struct JobMeta: Sendable, Equatable {
         pass = 0
     }
 
-    /// Refuses settings that disagree with how the job was created.
+    /// The binding fields this process would write: the source always, the destination
+    /// only when it is configured (a producer may run without one).
+    func bindingFields() -> [(String, String)] {
+        var fields = [("source", source), ("container", container)]
+        if !bucket.isEmpty { fields += [("destination", destination), ("bucket", bucket), ("prefix", prefix)] }
+        return fields
+    }
+
+    /// Refuses settings that disagree with what the job was bound to at its first run:
+    /// source endpoint, container, destination endpoint, bucket and prefix (a consumer
+    /// pointed at another account with a same-named container would otherwise count every
+    /// key vanished, or copy the wrong bytes). `settings.rebind` accepts the change.
     func checkCompatible(with settings: Settings, role: Role) throws {
-        if container != settings.source.container {
-            throw BlobferryError(
-                .configuration,
-                "job '\(settings.job)' migrates container '\(container)', not '\(settings.source.container)' (use another BLOBFERRY_JOB)"
-            )
+        let wanted = JobMeta(settings: settings)
+        var pairs = [("source endpoint", source, wanted.source), ("container", container, wanted.container)]
+        if !bucket.isEmpty, !wanted.bucket.isEmpty {
+            pairs += [("bucket", bucket, wanted.bucket), ("destination prefix", prefix, wanted.prefix)]
+            if !destination.isEmpty { pairs.append(("destination endpoint", destination, wanted.destination)) }
+        }
+        if !settings.rebind {
+            for (what, recorded, configured) in pairs where !recorded.isEmpty && recorded != configured {
+                throw BlobferryError(
+                    .configuration,
+                    "job '\(settings.job)' is bound to \(what) '\(recorded)', not '\(configured)' (use another BLOBFERRY_JOB, `blobferry reset`, or BLOBFERRY_REBIND=true to move the job)"
+                )
+            }
         }
         if role == .producer, partitions != settings.producer.partitions {
             throw BlobferryError(
                 .configuration,
                 "job '\(settings.job)' was listed with partitions '\(partitions)', not '\(settings.producer.partitions)': changing them would orphan its done sets"
-            )
-        }
-        if role == .consumer, !bucket.isEmpty,
-            bucket != settings.destination.bucket || prefix != settings.destination.prefix
-        {
-            throw BlobferryError(
-                .configuration,
-                "job '\(settings.job)' copies to bucket '\(bucket)' prefix '\(prefix)', not '\(settings.destination.bucket)' prefix '\(settings.destination.prefix)'"
             )
         }
     }

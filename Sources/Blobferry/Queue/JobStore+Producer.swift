@@ -35,12 +35,9 @@ extension JobStore {
             for partition in scheme.partitions {
                 commands.append(["DEL", RedisArgument(keys.cursor(partition))])
             }
-            commands.append([
-                "HSET", RedisArgument(keys.meta), "source", RedisArgument(wanted.source),
-                "container", RedisArgument(wanted.container), "bucket", RedisArgument(wanted.bucket),
-                "prefix", RedisArgument(wanted.prefix), "partitions", RedisArgument(wanted.partitions),
-                "pass", RedisArgument(pass), "listing_started", RedisArgument(now),
-            ])
+            var fields = wanted.bindingFields()
+            fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
+            commands.append(["HSET", RedisArgument(keys.meta)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] })
             commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
             // Last: only once everything above is in place does the pass count as started.
             commands.append(["HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listing.rawValue)])
@@ -100,6 +97,14 @@ extension JobStore {
                 "HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listed.rawValue),
                 "listing_finished", RedisArgument(now))
         }
+    }
+
+    /// Records what this process is configured for as the job's binding (a consumer binds
+    /// the destination when the producer ran without one; `rebind` moves the job).
+    public func bind(_ meta: JobMeta) async throws {
+        let key = keys.meta
+        let fields = meta.bindingFields().flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }
+        _ = try await runIdempotent { try $0.send(["HSET", RedisArgument(key)] + fields) }
     }
 
     /// The job's meta hash as stored (empty before the first producer run).

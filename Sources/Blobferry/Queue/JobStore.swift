@@ -18,7 +18,8 @@ public final class JobStore: @unchecked Sendable {
     private let connection: RedisConnection
     private let redactedURL: String
 
-    /// Connects once (fails fast if Redis is down or rejects the password).
+    /// Connects, waiting up to `redis_outage_seconds` for a Redis that is down or not ready;
+    /// a rejected password fails at once.
     public init(settings: Settings, logger: Logger) throws {
         var configuration: RedisConfiguration
         do {
@@ -29,16 +30,20 @@ public final class JobStore: @unchecked Sendable {
         configuration.reconnectWindow = settings.redisOutageSeconds
         redactedURL = configuration.redactedURL
         keys = JobKeys(job: settings.job)
-        do {
-            connection = try RedisConnection(configuration: configuration)
-        } catch let error as RedisError {
-            throw Self.translate(error, url: configuration.redactedURL)
-        }
         let url = redactedURL
-        connection.onReconnectAttempt = { attempt, error in
+        let onReconnectAttempt: (Int, RedisError) -> Void = { attempt, error in
             if attempt == 1 || attempt % 10 == 0 {
                 logger.warning("Redis at \(url) unreachable (attempt \(attempt)): \(error.message); retrying")
             }
+        }
+        do {
+            // Start-up rides out an unreachable or not-ready Redis like a running process
+            // does (VMs booting before Redis, a restart, a failover); a refused password
+            // still fails at once.
+            connection = try RedisConnection(
+                configuration: configuration, waitForServer: true, onReconnectAttempt: onReconnectAttempt)
+        } catch let error as RedisError {
+            throw Self.translate(error, url: configuration.redactedURL)
         }
     }
 
