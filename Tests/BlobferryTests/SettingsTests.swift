@@ -110,4 +110,48 @@ struct SettingsTests {
         try "producer:\n  partitions: [\"img/\", \"logs/\"]\n".write(to: file, atomically: true, encoding: .utf8)
         #expect(try SettingsLoader.load(configPath: file.path, environment: [:]).producer.partitions == "img/,logs/")
     }
+
+    /// One place per setting: paths and variables are unique, and the example config
+    /// lists every setting with its variable on the same line.
+    @Test func everySettingIsDescribedOnceAndListedInTheExample() throws {
+        let descriptors = SettingDescriptor.all
+        #expect(Set(descriptors.map(\.path)).count == descriptors.count)
+        let variables = descriptors.flatMap(\.variables)
+        #expect(Set(variables).count == variables.count)
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/blobferry.example.yaml").path
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        for descriptor in descriptors {
+            let name = String(descriptor.path.split(separator: ".").last ?? "")
+            let line = lines.first { $0.contains("[\(descriptor.variables[0])]") }
+            #expect(line?.contains("\(name):") == true, "\(descriptor.path) is not in the example config")
+        }
+    }
+
+    /// Issue 8.12: broken YAML is reported by position, never by echoing the line (a
+    /// password may sit on it).
+    @Test func brokenYAMLNamesThePositionNotTheLine() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID()).yaml")
+        try "redis:\n  url: \"redis://:hunter2secret@db:6379/0\n  nope: [\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: BlobferryError.self) {
+            try SettingsLoader.load(configPath: file.path, environment: [:])
+        }
+        #expect(error?.message.contains("line") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("hunter2secret") == false, "\(error?.message ?? "")")
+    }
+
+    @Test func aBadNumberNamesItsVariable() throws {
+        var environment = Self.complete
+        environment["BLOBFERRY_REDIS_OUTAGE_SECONDS"] = "soon"
+        let error = #expect(throws: BlobferryError.self) {
+            try SettingsLoader.load(configPath: nil, environment: environment)
+        }
+        #expect(error?.message == "BLOBFERRY_REDIS_OUTAGE_SECONDS=soon is not a number")
+    }
+
+    @Test func keysWithControlCharactersAreEscapedForDisplay() {
+        #expect("a\nb\u{1B}[31mc\td".escapedForDisplay == "a\\nb\\u{1b}[31mc\\td")
+        #expect("plain/é.txt".escapedForDisplay == "plain/é.txt")
+    }
 }

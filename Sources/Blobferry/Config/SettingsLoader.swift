@@ -1,7 +1,10 @@
 import Foundation
+import Yams
 
 /// Builds `Settings` from the defaults, then the YAML file, then the environment; the
-/// executables apply their flags on top and call `validate(for:)`.
+/// executables apply their flags on top and call `validate(for:)`. Both sources are read
+/// through `SettingDescriptor.all`, so a setting has one YAML path and one set of
+/// variables, spelled once.
 ///
 /// The environment alone is enough to configure a job (compose, Kubernetes), using the
 /// standard Azure and AWS variable names where they exist.
@@ -14,135 +17,77 @@ public enum SettingsLoader {
     ) throws -> Settings {
         var settings = Settings()
         let path = configPath ?? environment[configFileVariable].flatMap { $0.isEmpty ? nil : $0 }
-        if let path {
-            try apply(try ConfigFile.load(path: path), to: &settings)
+        let file = try path.map { try ConfigFile.load(path: $0) } ?? [:]
+        for descriptor in SettingDescriptor.all {
+            if let raw = file[descriptor.path] {
+                try descriptor.store(&settings, try descriptor.parse(file: raw, in: path ?? ""))
+            }
         }
-        try apply(EnvironmentReader(environment), to: &settings)
+        for descriptor in SettingDescriptor.all {
+            // Unset and empty are the same (compose writes empty values).
+            let set = descriptor.variables.lazy.compactMap { name in
+                environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
+            }.first
+            if let (name, text) = set {
+                try descriptor.store(&settings, try descriptor.parse(environment: text, variable: name))
+            }
+        }
         return settings
-    }
-
-    private static func apply(_ file: ConfigFile, to settings: inout Settings) throws {
-        if let job = file.job { settings.job = job }
-        if let url = file.redis?.url { settings.redisURL = Secret(url) }
-        if let source = file.source {
-            if let text = source.connectionString { try applyConnectionString(text, to: &settings.source) }
-            if let value = source.endpoint { settings.source.endpoint = value }
-            if let value = source.account { settings.source.account = value }
-            if let value = source.key { settings.source.key = Secret(value) }
-            if let value = source.sasToken { settings.source.sasToken = Secret(value) }
-            if let value = source.container { settings.source.container = value }
-        }
-        if let destination = file.destination {
-            if let value = destination.endpoint { settings.destination.endpoint = value }
-            if let value = destination.region { settings.destination.region = value }
-            if let value = destination.bucket { settings.destination.bucket = value }
-            if let value = destination.prefix { settings.destination.prefix = value }
-            if let value = destination.accessKeyID { settings.destination.accessKeyID = value }
-            if let value = destination.secretAccessKey { settings.destination.secretAccessKey = Secret(value) }
-            if let value = destination.sessionToken { settings.destination.sessionToken = Secret(value) }
-            if let value = destination.addressing { settings.destination.addressing = value }
-        }
-        if let producer = file.producer {
-            if let value = producer.partitions { settings.producer.partitions = value.value }
-            if let value = producer.maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = value }
-            if let value = producer.listers { settings.producer.listers = value }
-            if let value = producer.pageSize { settings.producer.pageSize = value }
-        }
-        if let consumer = file.consumer {
-            if let value = consumer.concurrency { settings.consumer.concurrency = value }
-            if let value = consumer.batch { settings.consumer.batch = value }
-            if let value = consumer.leaseSeconds { settings.consumer.leaseSeconds = value }
-            if let value = consumer.maxAttempts { settings.consumer.maxAttempts = value }
-            if let value = consumer.authFailureLimit { settings.consumer.authFailureLimit = value }
-            if let value = consumer.waitForMore { settings.consumer.waitForMore = value }
-            if let value = consumer.multipartThreshold { settings.consumer.multipartThreshold = value }
-            if let value = consumer.partSize { settings.consumer.partSize = value }
-        }
-        if let value = file.redisOutageSeconds { settings.redisOutageSeconds = value }
-        if let value = file.logLevel { settings.logLevel = value }
-    }
-
-    private static func apply(_ env: EnvironmentReader, to settings: inout Settings) throws {
-        if let value = env["BLOBFERRY_JOB"] { settings.job = value }
-        if let value = env["BLOBFERRY_REDIS_URL"] { settings.redisURL = Secret(value) }
-        if let value = env["AZURE_STORAGE_CONNECTION_STRING"] {
-            try applyConnectionString(value, to: &settings.source)
-        }
-        if let value = env["AZURE_STORAGE_ACCOUNT"] { settings.source.account = value }
-        if let value = env["AZURE_STORAGE_KEY"] { settings.source.key = Secret(value) }
-        if let value = env["AZURE_STORAGE_SAS_TOKEN"] { settings.source.sasToken = Secret(value) }
-        if let value = env["BLOBFERRY_SOURCE_ENDPOINT"] { settings.source.endpoint = value }
-        if let value = env["BLOBFERRY_SOURCE_CONTAINER"] { settings.source.container = value }
-        if let value = env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"] { settings.destination.endpoint = value }
-        if let value = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] { settings.destination.region = value }
-        if let value = env["BLOBFERRY_DEST_BUCKET"] { settings.destination.bucket = value }
-        if let value = env["BLOBFERRY_DEST_PREFIX"] { settings.destination.prefix = value }
-        if let value = env["AWS_ACCESS_KEY_ID"] { settings.destination.accessKeyID = value }
-        if let value = env["AWS_SECRET_ACCESS_KEY"] { settings.destination.secretAccessKey = Secret(value) }
-        if let value = env["AWS_SESSION_TOKEN"] { settings.destination.sessionToken = Secret(value) }
-        if let value = env["BLOBFERRY_DEST_ADDRESSING"] { settings.destination.addressing = value }
-        if let value = env["BLOBFERRY_PARTITIONS"] { settings.producer.partitions = value }
-        if let value = try env.int("BLOBFERRY_MAX_QUEUED_PER_PARTITION") {
-            settings.producer.maxQueuedPerPartition = value
-        }
-        if let value = try env.int("BLOBFERRY_LISTERS") { settings.producer.listers = value }
-        if let value = try env.int("BLOBFERRY_PAGE_SIZE") { settings.producer.pageSize = value }
-        if let value = try env.int("BLOBFERRY_CONCURRENCY") { settings.consumer.concurrency = value }
-        if let value = try env.int("BLOBFERRY_BATCH") { settings.consumer.batch = value }
-        if let value = try env.double("BLOBFERRY_LEASE_SECONDS") { settings.consumer.leaseSeconds = value }
-        if let value = try env.int("BLOBFERRY_MAX_ATTEMPTS") { settings.consumer.maxAttempts = value }
-        if let value = try env.int("BLOBFERRY_AUTH_FAILURE_LIMIT") { settings.consumer.authFailureLimit = value }
-        if let value = try env.bool("BLOBFERRY_WAIT_FOR_MORE") { settings.consumer.waitForMore = value }
-        if let value = try env.bool("BLOBFERRY_REBIND") { settings.rebind = value }
-        if let value = try env.int("BLOBFERRY_MULTIPART_THRESHOLD") { settings.consumer.multipartThreshold = value }
-        if let value = try env.int("BLOBFERRY_PART_SIZE") { settings.consumer.partSize = value }
-        if let value = env["BLOBFERRY_CONSUMER_ID"] { settings.consumer.consumerID = value }
-        if let value = try env.double("BLOBFERRY_REDIS_OUTAGE_SECONDS") { settings.redisOutageSeconds = value }
-        if let value = env["BLOBFERRY_LOG_LEVEL"] { settings.logLevel = value }
-    }
-
-    private static func applyConnectionString(_ text: String, to source: inout SourceSettings) throws {
-        let parsed = try AzureConnectionString(parsing: text)
-        if let value = parsed.account { source.account = value }
-        if let value = parsed.key { source.key = Secret(value) }
-        if let value = parsed.sasToken { source.sasToken = Secret(value) }
-        if let value = parsed.blobEndpoint { source.endpoint = value }
     }
 }
 
-/// Typed reads of environment variables; an unparsable value names its variable.
-private struct EnvironmentReader {
-    let values: [String: String]
-    init(_ values: [String: String]) { self.values = values }
-
-    /// A variable's value; unset and empty are the same (compose writes empty values).
-    subscript(name: String) -> String? {
-        guard let value = values[name], !value.isEmpty else { return nil }
-        return value
-    }
-
-    func int(_ name: String) throws -> Int? {
-        guard let text = self[name] else { return nil }
-        guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
-            throw BlobferryError(.configuration, "\(name)=\(text) is not a whole number")
+extension SettingDescriptor {
+    /// A YAML scalar (or list, for partitions) as this setting's value.
+    func parse(file raw: Any, in path: String) throws -> Value {
+        let wrongType = { (expected: String) in
+            BlobferryError(.configuration, "config file \(path): setting \(self.path) must be \(expected)")
         }
-        return value
-    }
-
-    func double(_ name: String) throws -> Double? {
-        guard let text = self[name] else { return nil }
-        guard let value = Double(text) else {
-            throw BlobferryError(.configuration, "\(name)=\(text) is not a number")
+        switch kind {
+        case .integer:
+            guard let number = raw as? Int else { throw wrongType("a whole number") }
+            return .integer(number)
+        case .number:
+            if let number = raw as? Int { return .number(Double(number)) }
+            guard let number = raw as? Double else { throw wrongType("a number") }
+            return .number(number)
+        case .flag:
+            guard let flag = raw as? Bool else { throw wrongType("true or false") }
+            return .flag(flag)
+        case .partitions:
+            if let list = raw as? [Any] {
+                let prefixes = list.compactMap { $0 as? String }
+                guard prefixes.count == list.count else { throw wrongType("a scheme name or a list of prefixes") }
+                return .text(prefixes.joined(separator: ","))
+            }
+            guard let text = raw as? String else { throw wrongType("a scheme name or a list of prefixes") }
+            return .text(text)
+        case .text, .secret, .connectionString:
+            if raw is [Any] || raw is [String: Any] { throw wrongType("a single value") }
+            return .text(raw as? String ?? String(describing: raw))
         }
-        return value
     }
 
-    func bool(_ name: String) throws -> Bool? {
-        guard let text = self[name]?.lowercased() else { return nil }
-        switch text {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default: throw BlobferryError(.configuration, "\(name)=\(text) is not true or false")
+    /// An environment variable's text as this setting's value; an unparsable value names
+    /// its variable (and, unless it is a secret, the value).
+    func parse(environment text: String, variable: String) throws -> Value {
+        let shown = isSecret ? variable : "\(variable)=\(text)"
+        switch kind {
+        case .integer:
+            guard let number = Int(text.replacingOccurrences(of: "_", with: "")) else {
+                throw BlobferryError(.configuration, "\(shown) is not a whole number")
+            }
+            return .integer(number)
+        case .number:
+            guard let number = Double(text) else { throw BlobferryError(.configuration, "\(shown) is not a number") }
+            return .number(number)
+        case .flag:
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return .flag(true)
+            case "0", "false", "no", "off": return .flag(false)
+            default: throw BlobferryError(.configuration, "\(shown) is not true or false")
+            }
+        case .text, .secret, .partitions, .connectionString:
+            return .text(text)
         }
     }
 }

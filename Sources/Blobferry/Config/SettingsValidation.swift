@@ -15,28 +15,20 @@ extension Settings {
         } catch {
             throw BlobferryError(.configuration, "redis url (BLOBFERRY_REDIS_URL) is invalid: \(error)")
         }
-        try check(redisOutageSeconds >= 0, "redis_outage_seconds must not be negative")
-        guard role != .admin else { return }
+        guard role != .admin else {
+            if let problem = SettingDescriptor.rangeProblem(in: self, for: role) {
+                throw BlobferryError(.configuration, problem)
+            }
+            return
+        }
 
         try validateSource()
         try validatePartitions()
-        if role == .producer {
-            try check((1...5000).contains(producer.pageSize), "producer.page_size must be 1...5000")
-            try check(producer.listers >= 1, "producer.listers must be at least 1")
-            try check(producer.maxQueuedPerPartition >= 1, "producer.max_queued_per_partition must be at least 1")
+        if let problem = SettingDescriptor.rangeProblem(in: self, for: role) {
+            throw BlobferryError(.configuration, problem)
         }
         if role == .consumer {
             try validateDestination()
-            try check((1...4096).contains(consumer.concurrency), "consumer.concurrency must be 1...4096")
-            try check(
-                (1...QueueScripts.maxBatch).contains(consumer.batch),
-                "consumer.batch must be 1...\(QueueScripts.maxBatch)")
-            try check(consumer.leaseSeconds >= 2, "consumer.lease_seconds must be at least 2")
-            try check(consumer.maxAttempts >= 1, "consumer.max_attempts must be at least 1")
-            try check(consumer.authFailureLimit >= 1, "consumer.auth_failure_limit must be at least 1")
-            try check(
-                consumer.partSize >= 5 * 1024 * 1024 && consumer.partSize <= 5 * 1024 * 1024 * 1024,
-                "consumer.part_size must be between 5 MiB and 5 GiB (S3's part limits)")
             try check(
                 consumer.multipartThreshold >= consumer.partSize
                     && consumer.multipartThreshold <= 5 * 1024 * 1024 * 1024,
