@@ -9,6 +9,7 @@ import PackageDescription
 /// - `BlobferryRedis`: Redis client over hiredis.
 /// - `BlobferryHTTP`: many transfers on one libcurl multi handle.
 /// - `BlobferryCrypto`: hashing, HMAC, base64, AWS SigV4, Azure Shared Key and SAS.
+/// - `BlobferryXML`: libxml2's SAX2 push parser (the only module importing `CLibXML2`).
 /// - `Blobferry`: config, Azure and S3 clients, queue protocol, producer, consumer, status.
 /// - executables only parse arguments and call `Blobferry`.
 let package = Package(
@@ -46,10 +47,11 @@ let package = Package(
         .target(name: "BlobferryRedis", dependencies: ["CHiredis"]),
         .target(name: "BlobferryHTTP", dependencies: ["CCurl", "CCurlShims"]),
         .target(name: "BlobferryCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "BlobferryXML", dependencies: ["CLibXML2"]),
         .target(
             name: "Blobferry",
             dependencies: [
-                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto", "CLibXML2",
+                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto", "BlobferryXML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -73,6 +75,7 @@ let package = Package(
         .target(name: "BlobferryTestSupport"),
         .testTarget(name: "BlobferryRedisTests", dependencies: ["BlobferryRedis", "BlobferryTestSupport"]),
         .testTarget(name: "BlobferryHTTPTests", dependencies: ["BlobferryHTTP", "BlobferryTestSupport"]),
+        .testTarget(name: "BlobferryXMLTests", dependencies: ["BlobferryXML"]),
         .testTarget(
             name: "BlobferryCryptoTests", dependencies: ["BlobferryCrypto", "BlobferryTestSupport"],
             resources: [.copy("Vectors")]),
