@@ -11,14 +11,18 @@ import PackageDescription
 /// - `BlobferryCrypto`: hashing, HMAC, base64, AWS SigV4, Azure Shared Key and SAS.
 /// - `BlobferryXML`: libxml2's SAX2 push parser (the only module importing `CLibXML2`).
 /// - `Blobferry`: config, Azure and S3 clients, queue protocol, producer, consumer, status.
-/// - executables only parse arguments and call `Blobferry`.
+/// - `BlobferryCLI`: the command tree (`blobferry producer|consumer|status|...`).
+/// - executables (`blobferry`, and `blobferry-producer` / `blobferry-consumer`, the same
+///   commands under the names deployments use) only call `BlobferryCLI`. The `blobferry`
+///   product's target is `blobferry-command`, so no two modules or folders differ only by
+///   case from the `Blobferry` library (one folder on macOS and Windows file systems).
 let package = Package(
     name: "blobferry",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "blobferry-producer", targets: ["blobferry-producer"]),
         .executable(name: "blobferry-consumer", targets: ["blobferry-consumer"]),
-        .executable(name: "blobferry", targets: ["blobferry"]),
+        .executable(name: "blobferry", targets: ["blobferry-command"]),
         .library(name: "Blobferry", targets: ["Blobferry"]),
     ],
     dependencies: [
@@ -57,10 +61,13 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]),
 
-        // Thin executables and the options they share.
+        // The command tree, and thin executables that call it.
         .target(
             name: "BlobferryCLI",
-            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "blobferry-producer",
             dependencies: ["BlobferryCLI"]),
@@ -68,7 +75,7 @@ let package = Package(
             name: "blobferry-consumer",
             dependencies: ["BlobferryCLI"]),
         .executableTarget(
-            name: "blobferry",
+            name: "blobferry-command",
             dependencies: ["BlobferryCLI"]),
 
         // Tests and their helpers.
