@@ -9,15 +9,20 @@ import PackageDescription
 /// - `BlobferryRedis`: Redis client over hiredis.
 /// - `BlobferryHTTP`: many transfers on one libcurl multi handle.
 /// - `BlobferryCrypto`: hashing, HMAC, base64, AWS SigV4, Azure Shared Key and SAS.
+/// - `BlobferryXML`: libxml2's SAX2 push parser (the only module importing `CLibXML2`).
 /// - `Blobferry`: config, Azure and S3 clients, queue protocol, producer, consumer, status.
-/// - executables only parse arguments and call `Blobferry`.
+/// - `BlobferryCLI`: the command tree (`blobferry producer|consumer|status|...`).
+/// - executables (`blobferry`, and `blobferry-producer` / `blobferry-consumer`, the same
+///   commands under the names deployments use) only call `BlobferryCLI`. The `blobferry`
+///   product's target is `blobferry-command`, so no two modules or folders differ only by
+///   case from the `Blobferry` library (one folder on macOS and Windows file systems).
 let package = Package(
     name: "blobferry",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "blobferry-producer", targets: ["blobferry-producer"]),
         .executable(name: "blobferry-consumer", targets: ["blobferry-consumer"]),
-        .executable(name: "blobferry", targets: ["blobferry"]),
+        .executable(name: "blobferry", targets: ["blobferry-command"]),
         .library(name: "Blobferry", targets: ["Blobferry"]),
     ],
     dependencies: [
@@ -46,19 +51,23 @@ let package = Package(
         .target(name: "BlobferryRedis", dependencies: ["CHiredis"]),
         .target(name: "BlobferryHTTP", dependencies: ["CCurl", "CCurlShims"]),
         .target(name: "BlobferryCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "BlobferryXML", dependencies: ["CLibXML2"]),
         .target(
             name: "Blobferry",
             dependencies: [
-                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto", "CLibXML2",
+                "BlobferryRedis", "BlobferryHTTP", "BlobferryCrypto", "BlobferryXML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]),
 
-        // Thin executables and the options they share.
+        // The command tree, and thin executables that call it.
         .target(
             name: "BlobferryCLI",
-            dependencies: ["Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Blobferry", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "blobferry-producer",
             dependencies: ["BlobferryCLI"]),
@@ -66,13 +75,14 @@ let package = Package(
             name: "blobferry-consumer",
             dependencies: ["BlobferryCLI"]),
         .executableTarget(
-            name: "blobferry",
+            name: "blobferry-command",
             dependencies: ["BlobferryCLI"]),
 
         // Tests and their helpers.
         .target(name: "BlobferryTestSupport"),
         .testTarget(name: "BlobferryRedisTests", dependencies: ["BlobferryRedis", "BlobferryTestSupport"]),
         .testTarget(name: "BlobferryHTTPTests", dependencies: ["BlobferryHTTP", "BlobferryTestSupport"]),
+        .testTarget(name: "BlobferryXMLTests", dependencies: ["BlobferryXML"]),
         .testTarget(
             name: "BlobferryCryptoTests", dependencies: ["BlobferryCrypto", "BlobferryTestSupport"],
             resources: [.copy("Vectors")]),

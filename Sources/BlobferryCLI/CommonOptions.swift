@@ -1,9 +1,9 @@
 import ArgumentParser
 import Blobferry
 
-/// Options every blobferry executable takes; each overrides the config file and the
+/// Options every blobferry command takes; each overrides the config file and the
 /// environment.
-public struct CommonOptions: ParsableArguments {
+struct CommonOptions: ParsableArguments {
     @Option(help: "YAML config file (default: $BLOBFERRY_CONFIG).")
     var config: String?
 
@@ -12,8 +12,6 @@ public struct CommonOptions: ParsableArguments {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
-
-    public init() {}
 
     /// Settings from defaults, file, environment and these flags.
     func settings() throws -> Settings {

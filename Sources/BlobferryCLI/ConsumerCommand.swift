@@ -2,11 +2,31 @@ import ArgumentParser
 import Blobferry
 import Foundation
 
-/// `blobferry-consumer`: copies claimed blobs from Azure to S3. Run any number of them.
-public struct ConsumerCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "blobferry-consumer",
-        abstract: "Copy queued blobs from Azure to S3; exits 0 when the job is complete.")
+/// `blobferry consumer`: copies claimed blobs from Azure to S3. Run any number of them.
+struct ConsumerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consumer", abstract: ConsumerOptions.abstract)
+
+    @OptionGroup var options: ConsumerOptions
+
+    func run() async throws { try await options.run(program: "blobferry consumer") }
+}
+
+/// `blobferry-consumer`: the same command under the name the README, compose/ and
+/// deployments use.
+struct ConsumerAliasCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blobferry-consumer", abstract: ConsumerOptions.abstract)
+
+    @OptionGroup var options: ConsumerOptions
+
+    func run() async throws { try await options.run(program: "blobferry-consumer") }
+}
+
+/// The consumer's options and run, shared by `blobferry consumer` and `blobferry-consumer`
+/// so the two cannot drift apart.
+struct ConsumerOptions: ParsableArguments {
+    static let abstract = "Copy queued blobs from Azure to S3; exits 0 when the job is complete."
 
     @OptionGroup var common: CommonOptions
 
@@ -22,10 +42,9 @@ public struct ConsumerCommand: AsyncParsableCommand {
     @Flag(help: "Keep waiting for more work when the job is complete.")
     var waitForMore = false
 
-    public init() {}
-
-    public func run() async throws {
-        try await runReportingErrors("blobferry-consumer") {
+    /// Runs the consumer; `program` starts its error line.
+    func run(program: String) async throws {
+        try await runReportingErrors(program) {
             var settings = try common.settings()
             if let concurrency { settings.consumer.concurrency = concurrency }
             if let batch { settings.consumer.batch = batch }

@@ -2,11 +2,31 @@ import ArgumentParser
 import Blobferry
 import Foundation
 
-/// `blobferry-producer`: lists the container into the job's Redis queues.
-public struct ProducerCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "blobferry-producer",
-        abstract: "List an Azure container into per-partition Redis queues (resumable).")
+/// `blobferry producer`: lists the container into the job's Redis queues.
+struct ProducerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "producer", abstract: ProducerOptions.abstract)
+
+    @OptionGroup var options: ProducerOptions
+
+    func run() async throws { try await options.run(program: "blobferry producer") }
+}
+
+/// `blobferry-producer`: the same command under the name the README, compose/ and
+/// deployments use.
+struct ProducerAliasCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blobferry-producer", abstract: ProducerOptions.abstract)
+
+    @OptionGroup var options: ProducerOptions
+
+    func run() async throws { try await options.run(program: "blobferry-producer") }
+}
+
+/// The producer's options and run, shared by `blobferry producer` and `blobferry-producer`
+/// so the two cannot drift apart.
+struct ProducerOptions: ParsableArguments {
+    static let abstract = "List an Azure container into per-partition Redis queues (resumable)."
 
     @OptionGroup var common: CommonOptions
 
@@ -19,10 +39,9 @@ public struct ProducerCommand: AsyncParsableCommand {
     @Option(help: "Pause a partition while its queue holds this many keys.")
     var maxQueuedPerPartition: Int?
 
-    public init() {}
-
-    public func run() async throws {
-        try await runReportingErrors("blobferry-producer") {
+    /// Runs the producer; `program` starts its error line.
+    func run(program: String) async throws {
+        try await runReportingErrors(program) {
             var settings = try common.settings()
             if let partitions { settings.producer.partitions = partitions }
             if let listers { settings.producer.listers = listers }

@@ -1,9 +1,9 @@
 import BlobferryCLI
 
-/// Entry point: argument parsing and the work itself live in BlobferryCLI and Blobferry.
+/// Entry point of `blobferry-consumer`, the same command as `blobferry consumer`.
 @main
 enum ConsumerMain {
     static func main() async {
-        await ConsumerCommand.main()
+        await BlobferryMain.consumer()
     }
 }

@@ -1,9 +1,9 @@
 import BlobferryCLI
 
-/// Entry point: argument parsing and the work itself live in BlobferryCLI and Blobferry.
+/// Entry point of `blobferry-producer`, the same command as `blobferry producer`.
 @main
 enum ProducerMain {
     static func main() async {
-        await ProducerCommand.main()
+        await BlobferryMain.producer()
     }
 }

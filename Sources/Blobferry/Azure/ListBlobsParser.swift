@@ -1,3 +1,4 @@
+import BlobferryXML
 import Foundation
 
 /// Reads a List Blobs response (`EnumerationResults`) incrementally: feed the body as it

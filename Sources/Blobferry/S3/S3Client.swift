@@ -1,5 +1,6 @@
 import BlobferryCrypto
 import BlobferryHTTP
+import BlobferryXML
 import Foundation
 
 /// The S3 operations blobferry needs, on one bucket, signed with SigV4 over the shared

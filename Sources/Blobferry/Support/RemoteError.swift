@@ -1,4 +1,5 @@
 import BlobferryHTTP
+import BlobferryXML
 
 /// A failed request to Azure or S3, classified by what the caller should do about it.
 ///

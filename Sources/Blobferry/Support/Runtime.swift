@@ -3,12 +3,12 @@ import BlobferryHTTP
 import Foundation
 import Logging
 
-/// What the executables share: logging to stderr, building clients from settings, and
+/// What the executables share: loggers, building clients from settings, and
 /// turning any error into one stderr line and an exit code.
 public enum Runtime {
-    /// A logger writing to stderr at the settings' level.
+    /// A logger at the settings' level. Where it writes is the logging system's bootstrap,
+    /// done once per process by the executables' entry point (BlobferryCLI): stderr.
     public static func logger(label: String, level: String) -> Logger {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: level.lowercased()) ?? .info
         return logger

@@ -3,8 +3,10 @@
 ///
 /// Runs on the same libxml2 SAX core as the List Blobs parser, so the processes load no
 /// second XML stack (Foundation's XMLParser).
-enum XMLText {
-    static func values(of elementName: String, in body: [UInt8]) -> [String]? {
+public enum XMLText {
+    /// The text of each element named `elementName`, in document order; nil when `body` is
+    /// not one well-formed XML document.
+    public static func values(of elementName: String, in body: [UInt8]) -> [String]? {
         let collector = Collector(elementName)
         let parser = XMLPushParser(handler: collector)
         body.withUnsafeBytes { parser.feed($0) }
@@ -16,7 +18,9 @@ enum XMLText {
         return collector.values
     }
 
-    static func first(_ elementName: String, in body: [UInt8]) -> String? {
+    /// The text of the first element named `elementName`; nil when there is none or `body`
+    /// is not XML.
+    public static func first(_ elementName: String, in body: [UInt8]) -> String? {
         values(of: elementName, in: body)?.first
     }
 

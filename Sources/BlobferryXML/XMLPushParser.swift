@@ -6,7 +6,10 @@ private let libxml2Initialised: Void = xmlInitParser()
 
 /// An element or attribute's local name (no prefix) as libxml2 reports it. The bytes are
 /// borrowed from the parser for the duration of one callback: never store an `XMLName`.
-struct XMLName {
+/// Why borrowed: a List Blobs page has tens of thousands of elements, and a `String` per
+/// name would cost more than parsing them; handlers compare bytes and build a `String` only
+/// for the names they keep.
+public struct XMLName {
     let bytes: UnsafeBufferPointer<UInt8>
 
     fileprivate init(_ name: UnsafePointer<xmlChar>?) {
@@ -15,23 +18,25 @@ struct XMLName {
 
     /// Byte-wise comparison with an ASCII literal, without building a String (the
     /// parser compares names tens of thousands of times per page).
-    func equals(_ literal: StaticString) -> Bool {
+    public func equals(_ literal: StaticString) -> Bool {
         guard bytes.count == literal.utf8CodeUnitCount else { return false }
         return bytes.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
-    var string: String { String(decoding: bytes, as: UTF8.self) }
+    /// The name as a `String` (a copy, safe to keep).
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
 }
 
 /// The attributes of one start tag, borrowed like `XMLName` for one callback.
 /// libxml2's SAX2 layout: five pointers per attribute (local name, prefix, URI, value
 /// start, value end); values are not NUL-terminated and have entities already replaced.
-struct XMLAttributes {
+/// Why a view and not a dictionary: most tags' attributes are never read.
+public struct XMLAttributes {
     fileprivate let base: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?
     fileprivate let count: Int
 
     /// The value of the attribute with local name `name`, if the tag has one.
-    func value(of name: StaticString) -> String? {
+    public func value(of name: StaticString) -> String? {
         guard let base else { return nil }
         for index in 0..<count {
             let fields = base + index * 5
@@ -44,16 +49,21 @@ struct XMLAttributes {
 
 /// What a document's events go to. Called on the thread that feeds the parser, in
 /// document order; text may arrive in several `characters` calls for one element.
-protocol XMLPushHandler: AnyObject {
+/// Why only three events: the documents blobferry reads (List Blobs pages, S3 results and
+/// error bodies) need nothing else, and every argument is borrowed for one call (copy what
+/// you keep).
+public protocol XMLPushHandler: AnyObject {
     func startElement(_ name: XMLName, attributes: XMLAttributes)
     func characters(_ text: UnsafeBufferPointer<UInt8>)
     func endElement(_ name: XMLName)
 }
 
 /// Why a document was refused: not well-formed, truncated, empty, or carrying a DTD.
-struct XMLParseError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+/// Callers turn it into their own error (a truncated listing page must never read as a
+/// short one).
+public struct XMLParseError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// Owns one libxml2 SAX2 push parser context: bytes go in as they arrive (`feed`), events
@@ -65,7 +75,7 @@ struct XMLParseError: Error, CustomStringConvertible {
 /// task that awaited it). The context is freed by `finish` or deinit; libxml2 sees this
 /// object only as an unretained user-data pointer, valid because the context never
 /// outlives it.
-final class XMLPushParser {
+public final class XMLPushParser {
     private let handler: any XMLPushHandler
     private var context: xmlParserCtxtPtr?
     /// The first bytes, held until there are four: libxml2 detects the encoding (and a
@@ -75,7 +85,7 @@ final class XMLPushParser {
     private var failure: String?
     private var finished = false
 
-    init(handler: any XMLPushHandler) {
+    public init(handler: any XMLPushHandler) {
         _ = libxml2Initialised
         self.handler = handler
     }
@@ -83,7 +93,7 @@ final class XMLPushParser {
     deinit { xmlFreeParserCtxt(context) }
 
     /// Parses the next bytes of the document. Errors are remembered for `finish`.
-    func feed(_ chunk: UnsafeRawBufferPointer) {
+    public func feed(_ chunk: UnsafeRawBufferPointer) {
         guard failure == nil, !finished, !chunk.isEmpty else { return }
         if context == nil {
             head.append(contentsOf: chunk.bindMemory(to: UInt8.self))
@@ -94,7 +104,7 @@ final class XMLPushParser {
     }
 
     /// Ends the document; throws when it was not one complete, well-formed document.
-    func finish() throws {
+    public func finish() throws {
         defer {
             finished = true
             xmlFreeParserCtxt(context)

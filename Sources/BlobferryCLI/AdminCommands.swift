@@ -2,15 +2,8 @@ import ArgumentParser
 import Blobferry
 import Foundation
 
-/// `blobferry`: look at a job, check it, retry what failed, or start it over.
-public struct AdminCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "blobferry",
-        abstract: "Inspect a blobferry migration job.",
-        subcommands: [StatusCommand.self, VerifyCommand.self, RequeueFailedCommand.self, ResetCommand.self])
-
-    public init() {}
-}
+// `blobferry status|verify|requeue-failed|reset`: look at a job, check it, retry what
+// failed, or start it over.
 
 /// `blobferry status`: progress, rates, ETA, per partition.
 struct StatusCommand: AsyncParsableCommand {
