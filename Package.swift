@@ -88,7 +88,10 @@ let package = Package(
             resources: [.copy("Vectors")]),
         .testTarget(
             name: "BlobferryTests",
-            dependencies: ["Blobferry", "BlobferryHTTP", "BlobferryCrypto", "BlobferryRedis", "BlobferryTestSupport"]),
+            dependencies: [
+                "Blobferry", "BlobferryCLI", "BlobferryHTTP", "BlobferryCrypto", "BlobferryRedis",
+                "BlobferryTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

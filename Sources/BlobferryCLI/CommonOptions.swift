@@ -7,10 +7,10 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "YAML config file (default: $BLOBFERRY_CONFIG).")
     var config: String?
 
-    @Option(help: "Job name: Redis keys live under blobferry:<job>: (default: $BLOBFERRY_JOB).")
+    @Option(help: .init(stringLiteral: SettingFlags.help("job")))
     var job: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("log-level")))
     var logLevel: String?
 
     /// Settings from defaults, file, environment and these flags.

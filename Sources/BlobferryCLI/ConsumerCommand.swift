@@ -30,17 +30,20 @@ struct ConsumerOptions: ParsableArguments {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Copies in flight in this process.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("concurrency")))
     var concurrency: Int?
 
-    @Option(help: "Keys claimed and acknowledged per Redis round trip.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("batch")))
     var batch: Int?
 
-    @Option(help: "This consumer's id (default: host-pid-random).")
+    @Option(help: .init(stringLiteral: SettingFlags.help("id")))
     var id: String?
 
-    @Flag(help: "Keep waiting for more work when the job is complete.")
+    @Flag(help: .init(stringLiteral: SettingFlags.help("wait-for-more")))
     var waitForMore = false
+
+    @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
+    var rebind = false
 
     /// Runs the consumer; `program` starts its error line.
     func run(program: String) async throws {
@@ -50,6 +53,7 @@ struct ConsumerOptions: ParsableArguments {
             if let batch { settings.consumer.batch = batch }
             if let id { settings.consumer.consumerID = id }
             if waitForMore { settings.consumer.waitForMore = true }
+            if rebind { settings.rebind = true }
             try settings.validate(for: .consumer)
 
             let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)

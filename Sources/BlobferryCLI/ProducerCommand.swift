@@ -30,14 +30,17 @@ struct ProducerOptions: ParsableArguments {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Partition scheme: one-char, two-char, or a comma-separated prefix list.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("partitions")))
     var partitions: String?
 
-    @Option(help: "Partitions listed at the same time.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("listers")))
     var listers: Int?
 
-    @Option(help: "Pause a partition while its queue holds this many keys.")
+    @Option(help: .init(stringLiteral: SettingFlags.help("max-queued-per-partition")))
     var maxQueuedPerPartition: Int?
+
+    @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
+    var rebind = false
 
     /// Runs the producer; `program` starts its error line.
     func run(program: String) async throws {
@@ -46,6 +49,7 @@ struct ProducerOptions: ParsableArguments {
             if let partitions { settings.producer.partitions = partitions }
             if let listers { settings.producer.listers = listers }
             if let maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = maxQueuedPerPartition }
+            if rebind { settings.rebind = true }
             try settings.validate(for: .producer)
 
             let logger = Runtime.logger(label: "blobferry-producer", level: settings.logLevel)

@@ -93,18 +93,23 @@ struct BadInputTests {
     @Test func aConsumerPointedAtAnotherEndpointIsRefused() async throws {
         let harness = try await Self.queuedJob("bound", count: 5)
         let elsewhere = [
-            ("BLOBFERRY_SOURCE_ENDPOINT", harness.azureEndpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")),
+            (
+                "BLOBFERRY_SOURCE_ENDPOINT",
+                harness.azureEndpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+            ),
             ("AWS_ENDPOINT_URL_S3", harness.s3Endpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")),
         ]
         for (variable, value) in elsewhere {
-            let run = try await harness.run("blobferry-consumer", label: "moved-\(variable)", environment: [variable: value])
+            let run = try await harness.run(
+                "blobferry-consumer", label: "moved-\(variable)", environment: [variable: value])
             #expect(run.status == BlobferryError.Code.configuration.rawValue, "\(run.output)")
             let lines = Self.errorLines(run.output, program: "blobferry-consumer")
             #expect(lines.count == 1 && lines.first?.contains(value) == true, "\(run.output)")
         }
         #expect(try await harness.status().queued == 5)
         let moved = try await harness.run(
-            "blobferry-consumer", label: "rebound", environment: [elsewhere[1].0: elsewhere[1].1, "BLOBFERRY_REBIND": "true"])
+            "blobferry-consumer", label: "rebound",
+            environment: [elsewhere[1].0: elsewhere[1].1, "BLOBFERRY_REBIND": "true"])
         #expect(moved.status == 0, "\(moved.output)")
         #expect(try await harness.status().copied == 5)
     }

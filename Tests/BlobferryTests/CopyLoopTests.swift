@@ -119,7 +119,12 @@ struct CopyLoopTests {
     @Test func aLapsedLeaseDropsClaimsNowInOtherHands() async throws {
         let queue = FakeWorkQueue(Self.keys, stealOnHeartbeat: 2)
         let copier = FakeCopier(delay: 0.2)
-        #expect(try await run(queue, copier, settings: settings { $0.concurrency = 1; $0.batch = 40 }) == nil)
+        #expect(
+            try await run(
+                queue, copier,
+                settings: settings {
+                    $0.concurrency = 1; $0.batch = 40
+                }) == nil)
         let state = await queue.snapshot()
         let copiedHere = copier.copies.withLock { Set($0.keys) }
         #expect(!state.stolen.isEmpty)
@@ -249,8 +254,10 @@ final class FakeCopier: KeyCopier {
     private let accessFails: Bool
     private let answer: @Sendable (ClaimedKey) -> CopyResult?
 
-    init(delay: Double = 0, accessFails: Bool = false, answer: @escaping @Sendable (ClaimedKey) -> CopyResult? = { _ in nil })
-    {
+    init(
+        delay: Double = 0, accessFails: Bool = false,
+        answer: @escaping @Sendable (ClaimedKey) -> CopyResult? = { _ in nil }
+    ) {
         self.delay = delay
         self.accessFails = accessFails
         self.answer = answer

@@ -178,7 +178,8 @@ import Testing
         try await queue("A", ["first"])
         let item = try #require(try await claim(batch: 1).first)
         try await queue("A", ["waiting"])
-        #expect(try await store.release(consumer: "c#1", [item, ClaimedKey(key: "never-claimed", partition: "A")]) == 1)
+        #expect(
+            try await store.release(consumer: "c#1", [item, ClaimedKey(key: "never-claimed", partition: "A")]) == 1)
         #expect(try await claim(batch: 1).map(\.key) == ["waiting"])
         #expect(try await list(keys.queue("A")) == ["first"])
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Blobferry
+@testable import BlobferryCLI
 
 struct SettingsTests {
     static let key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -153,5 +154,35 @@ struct SettingsTests {
     @Test func keysWithControlCharactersAreEscapedForDisplay() {
         #expect("a\nb\u{1B}[31mc\td".escapedForDisplay == "a\\nb\\u{1b}[31mc\\td")
         #expect("plain/é.txt".escapedForDisplay == "plain/é.txt")
+    }
+}
+
+/// Every flag of the producer and consumer names exactly one described setting (or is not
+/// a setting at all), read from the executables' own `--experimental-dump-help`.
+struct SettingFlagTests {
+    @Test(arguments: ["blobferry-producer", "blobferry-consumer"])
+    func everyFlagMapsToOneSetting(executable: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try MigrationHarness.binary(executable))
+        process.arguments = ["--experimental-dump-help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let command = try #require(json["command"] as? [String: Any])
+        let arguments = try #require(command["arguments"] as? [[String: Any]])
+        let flags = arguments.compactMap { ($0["names"] as? [[String: Any]])?.compactMap { $0["name"] as? String } }
+        let paths = Set(SettingDescriptor.all.map(\.path))
+        var seen: [String: String] = [:]
+        for names in flags where !names.contains(where: SettingFlags.notSettings.contains) {
+            let path = try #require(
+                names.lazy.compactMap { SettingFlags.paths[$0] }.first, "flag \(names) names no setting")
+            #expect(paths.contains(path), "flag \(names) maps to \(path), which no descriptor describes")
+            #expect(seen[path] == nil, "\(path) has two flags")
+            seen[path] = names[0]
+        }
+        #expect(Set(SettingFlags.paths.values).isSubset(of: paths))
     }
 }

@@ -28,7 +28,9 @@ enum ConfigFile {
         return settings
     }
 
-    private static func flatten(_ mapping: [String: Any], into settings: inout [String: Any], prefix: String, path: String)
+    private static func flatten(
+        _ mapping: [String: Any], into settings: inout [String: Any], prefix: String, path: String
+    )
         throws
     {
         for (name, value) in mapping {

@@ -44,12 +44,14 @@ extension SettingDescriptor {
     /// Every setting blobferry reads, in the order they are applied (a connection string
     /// before the account, key and endpoint it may be overridden by).
     public static let all: [SettingDescriptor] = [
-        text("job", "BLOBFERRY_JOB", at: \.job, help: "job name: Redis keys live under blobferry:<job>:"),
+        text("job", "BLOBFERRY_JOB", at: \.job, help: "job name (its Redis keys live under blobferry:<job>:)"),
         secret("redis.url", "BLOBFERRY_REDIS_URL", at: \.redisURL, help: "redis://[user:password@]host:port/db"),
         number(
             "redis_outage_seconds", "BLOBFERRY_REDIS_OUTAGE_SECONDS", at: \.redisOutageSeconds, minimum: 0,
             help: "how long a process waits for an unreachable Redis, then exits 5"),
-        text("log_level", "BLOBFERRY_LOG_LEVEL", at: \.logLevel, help: "trace debug info notice warning error"),
+        text(
+            "log_level", "BLOBFERRY_LOG_LEVEL", at: \.logLevel,
+            help: "log level: trace, debug, info, notice, warning, error"),
         flag(
             "rebind", "BLOBFERRY_REBIND", at: \.rebind,
             help: "accept a source or destination other than the one the job was bound to"),
@@ -71,7 +73,8 @@ extension SettingDescriptor {
         optionalSecret(
             "source.sas_token", "AZURE_STORAGE_SAS_TOKEN", at: \.source.sasToken,
             help: "needs list + read on the container"),
-        text("source.container", "BLOBFERRY_SOURCE_CONTAINER", at: \.source.container, help: "the container to migrate"),
+        text(
+            "source.container", "BLOBFERRY_SOURCE_CONTAINER", at: \.source.container, help: "the container to migrate"),
 
         text(
             "destination.endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", at: \.destination.endpoint,
@@ -82,7 +85,8 @@ extension SettingDescriptor {
         text(
             "destination.addressing", "BLOBFERRY_DEST_ADDRESSING", at: \.destination.addressing,
             help: "path | virtual; default: path with an endpoint, virtual on AWS"),
-        text("destination.access_key_id", "AWS_ACCESS_KEY_ID", at: \.destination.accessKeyID, help: "AWS access key id"),
+        text(
+            "destination.access_key_id", "AWS_ACCESS_KEY_ID", at: \.destination.accessKeyID, help: "AWS access key id"),
         optionalSecret(
             "destination.secret_access_key", "AWS_SECRET_ACCESS_KEY", at: \.destination.secretAccessKey,
             help: "AWS secret access key"),
@@ -113,7 +117,8 @@ extension SettingDescriptor {
             "consumer.batch", "BLOBFERRY_BATCH", at: \.consumer.batch, 1...QueueScripts.maxBatch, role: .consumer,
             help: "keys per claim / acknowledgement"),
         number(
-            "consumer.lease_seconds", "BLOBFERRY_LEASE_SECONDS", at: \.consumer.leaseSeconds, minimum: 2, role: .consumer,
+            "consumer.lease_seconds", "BLOBFERRY_LEASE_SECONDS", at: \.consumer.leaseSeconds, minimum: 2,
+            role: .consumer,
             help: "silent this long = dead; its claims go back"),
         integer(
             "consumer.max_attempts", "BLOBFERRY_MAX_ATTEMPTS", at: \.consumer.maxAttempts, 1...Int.max, role: .consumer,
@@ -128,11 +133,12 @@ extension SettingDescriptor {
             "consumer.multipart_threshold", "BLOBFERRY_MULTIPART_THRESHOLD", at: \.consumer.multipartThreshold,
             1...Int.max, role: .consumer, help: "bytes; larger blobs go multipart"),
         integer(
-            "consumer.part_size", "BLOBFERRY_PART_SIZE", at: \.consumer.partSize, (5 << 20)...(5 << 30), role: .consumer,
+            "consumer.part_size", "BLOBFERRY_PART_SIZE", at: \.consumer.partSize, (5 << 20)...(5 << 30),
+            role: .consumer,
             help: "bytes, between 5 MiB and 5 GiB (grown to stay within 10,000 parts)"),
         text(
             "consumer.id", "BLOBFERRY_CONSUMER_ID", at: \.consumer.consumerID,
-            help: "one per process (default host-pid-random)"),
+            help: "this consumer's name in logs and status, one per process (default host-pid-random)"),
     ]
 
     /// The descriptor for a YAML path.

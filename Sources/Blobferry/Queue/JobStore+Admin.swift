@@ -19,7 +19,9 @@ extension JobStore {
             var scriptKeys = ScriptKeys([keys.failed, keys.stats, keys.attempts])
             var arguments: [RedisArgument] = []
             for (key, _) in failed {
-                arguments += [RedisArgument(key), RedisArgument(scriptKeys.slot(keys.queue(scheme.partition(of: key))))]
+                arguments += [
+                    RedisArgument(key), RedisArgument(scriptKeys.slot(keys.queue(scheme.partition(of: key)))),
+                ]
             }
             let (finalKeys, finalArguments) = (scriptKeys.keys, arguments)
             moved += try await runIdempotent { connection in
@@ -54,7 +56,9 @@ extension JobStore {
                 guard parts.count == 2 else { throw RedisError(.protocolError, "SCAN: expected cursor and keys") }
                 cursor = try parts[0].decodeString("SCAN cursor")
                 let found = try parts[1].decodeArray("SCAN keys").map { reply in
-                    guard let bytes = reply.bytes else { throw RedisError(.protocolError, "SCAN: a key is not a string") }
+                    guard let bytes = reply.bytes else {
+                        throw RedisError(.protocolError, "SCAN: a key is not a string")
+                    }
                     return RedisArgument(bytes: bytes)
                 }
                 if !found.isEmpty {

@@ -68,7 +68,7 @@ extension JobStore {
             do {
                 claimed += try await claimWindow(
                     consumer: consumer, leaseSeconds: leaseSeconds, batch: batch - claimed.count, window: window)
-            } catch where !claimed.isEmpty {
+            } catch  where !claimed.isEmpty {
                 return claimed
             }
         }
@@ -186,7 +186,8 @@ extension JobStore {
         }
         var scriptKeys = ScriptKeys(
             [keys.consumers, keys.stats, keys.failed, keys.attempts] + consumers.map { keys.inflight($0) })
-        var arguments = [RedisArgument(maxAttempts), RedisArgument(consumers.count)] + consumers.map { RedisArgument($0) }
+        var arguments =
+            [RedisArgument(maxAttempts), RedisArgument(consumers.count)] + consumers.map { RedisArgument($0) }
         for (index, held) in claims.enumerated() {
             for (key, partition) in held {
                 let slot = scriptKeys.slot(keys.queue(partition), keys.done(partition))
@@ -209,9 +210,11 @@ extension JobStore {
         let keys = self.keys
         for _ in 0..<20 {
             let consumers = try await runIdempotent { connection in
-                try connection.send("ZRANGE", RedisArgument(keys.consumers), "0", "-1").decodeStrings("ZRANGE consumers")
+                try connection.send("ZRANGE", RedisArgument(keys.consumers), "0", "-1").decodeStrings(
+                    "ZRANGE consumers")
             }
-            let scriptKeys = [keys.meta, keys.consumers, keys.failed] + partitions.map { keys.queue($0) }
+            let scriptKeys =
+                [keys.meta, keys.consumers, keys.failed] + partitions.map { keys.queue($0) }
                 + consumers.map { keys.inflight($0) }
             let arguments = [String(partitions.count)] + consumers
             let values = try await runIdempotent { connection in
@@ -228,7 +231,8 @@ extension JobStore {
             }
             return JobProgress(
                 producerState: state, queued: try values[2].decodeInt("progress script"),
-                inflight: try values[3].decodeInt("progress script"), failed: try values[4].decodeInt("progress script"))
+                inflight: try values[3].decodeInt("progress script"), failed: try values[4].decodeInt("progress script")
+            )
         }
         throw BlobferryError(.failed, "consumers kept joining and leaving while progress was read; try again")
     }

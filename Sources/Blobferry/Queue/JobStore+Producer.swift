@@ -37,10 +37,13 @@ extension JobStore {
             }
             var fields = wanted.bindingFields()
             fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
-            commands.append(["HSET", RedisArgument(keys.meta)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] })
+            commands.append(
+                ["HSET", RedisArgument(keys.meta)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] })
             commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
             // Last: only once everything above is in place does the pass count as started.
-            commands.append(["HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listing.rawValue)])
+            commands.append([
+                "HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listing.rawValue),
+            ])
             _ = try connection.pipelineOrThrow(commands)
         }
         return (pass, false)
