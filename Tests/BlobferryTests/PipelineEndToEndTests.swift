@@ -1,3 +1,4 @@
+import BlobferryRedis
 import BlobferryTestSupport
 import Foundation
 import Testing
@@ -102,5 +103,50 @@ struct PipelineEndToEndTests {
         let status = try await harness.status()
         #expect(status.complete && status.copied == expected.count && status.failed == 0)
         #expect(status.requeued >= orphaned)
+    }
+
+    /// Issue 8.5: Redis restarted and lost the last second of writes (AOF everysec), so a
+    /// partition's cursor is behind where the producer left it. The producer (the lease
+    /// holder) carries on from Redis's cursor instead of stopping with "another producer".
+    @Test func aProducerCarriesOnAfterRedisLostACursorWrite() async throws {
+        let emulator = try AzureEmulatorProcess(latencyMs: 60, maxPage: 10)
+        let harness = try await MigrationHarness(name: "lost-cursor", emulator: emulator)
+        let expected = try await harness.seed((0..<200).map { "A/\($0)" })
+        let producer = try harness.start(
+            "blobferry-producer", label: "producer", environment: ["BLOBFERRY_PARTITIONS": "A"])
+        let redis = try RedisConnection(configuration: try RedisConfiguration(url: harness.redis.url))
+        let cursor = JobKeys(job: harness.job).cursor("A")
+        var first = ""
+        try await harness.waitUntil("a first marker is saved", timeout: 60) {
+            first = try redis.send("GET", RedisArgument(cursor)).string ?? ""
+            return !first.isEmpty
+        }
+        try await harness.waitUntil("the marker moves on", timeout: 60) {
+            (try redis.send("GET", RedisArgument(cursor)).string ?? first) != first
+        }
+        _ = try redis.send("SET", RedisArgument(cursor), RedisArgument(first))  // the lost write
+        #expect(try await producer.exitStatus(timeout: 120) == 0, "\(harness.log("producer"))")
+        #expect(harness.log("producer").contains("not where this producer left it"))
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
+        #expect(try await harness.mismatches(expected) == [])
+        let status = try await harness.status()
+        #expect(status.complete && status.copied == expected.count)
+    }
+
+    /// One producer per job: a second one waits for the lease, sees it renewed, and exits
+    /// with one line; the first finishes and nothing is listed twice.
+    @Test func aSecondProducerIsRefusedWhileTheFirstLists() async throws {
+        // 60 pages of 150 ms: the first producer lists for longer than the second waits.
+        let emulator = try AzureEmulatorProcess(latencyMs: 150, maxPage: 10)
+        let harness = try await MigrationHarness(name: "two-producers", emulator: emulator)
+        let expected = try await harness.seed((0..<600).map { "B/\($0)" })
+        let environment = ["BLOBFERRY_PARTITIONS": "B", "BLOBFERRY_PRODUCER_LEASE_SECONDS": "2"]
+        let first = try harness.start("blobferry-producer", label: "first", environment: environment)
+        try await harness.waitUntil("the first producer lists") { try await harness.status().listed > 0 }
+        let second = try await harness.run("blobferry-producer", label: "second", environment: environment)
+        #expect(second.status == BlobferryError.Code.failed.rawValue, "\(second.output)")
+        #expect(second.output.contains("another producer is listing"))
+        #expect(try await first.exitStatus(timeout: 120) == 0, "\(harness.log("first"))")
+        #expect(try await harness.status().listed == expected.count)
     }
 }

@@ -287,19 +287,39 @@ import Testing
 
     // MARK: enqueuePage and requeueFailed
 
-    @Test func enqueuePageSkipsDoneKeysAndAPageAppliedTwiceIsRefused() async throws {
+    @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
         try await redis("SADD", keys.done("A"), "old")
-        let first = try await store.enqueuePage(partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
-        #expect(first == (2, 2))
-        await #expect(throws: BlobferryError.self) {
-            try await store.enqueuePage(partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
-        }
+        let first = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
+        #expect(first == .enqueued(count: 2, queueLength: 2))
+        let again = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
+        #expect(again == .cursorElsewhere("m1"))
         #expect(try await list(keys.queue("A")) == ["new2", "new1"])
-        let last = try await store.enqueuePage(partition: "A", from: "m1", next: nil, keys: ["new3"])
-        #expect(last == (1, 3))
+        let last = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "m1", next: nil, keys: ["new3"])
+        #expect(last == .enqueued(count: 1, queueLength: 3))
         #expect(try await members(keys.listedPartitions) == ["A"])
         #expect(try await stat("listed") == 4)
         #expect(try await stat("skipped") == 1)
+    }
+
+    /// Issue 8.5: only the lease holder writes; a second producer is refused at the lease
+    /// and at the enqueue script, and takes over once the first one's lease expired.
+    @Test func producerLeaseAdmitsOneProducer() async throws {
+        #expect(try await store.holdProducerLease("first", seconds: 0.3))
+        #expect(try await store.holdProducerLease("second", seconds: 30) == false)
+        await #expect(throws: BlobferryError.self) {
+            try await store.enqueuePage(producer: "second", partition: "A", from: "", next: nil, keys: ["x"])
+        }
+        #expect(try await redis("LLEN", keys.queue("A")).int == 0)
+        try await Task.sleep(nanoseconds: 400_000_000)
+        #expect(try await store.holdProducerLease("second", seconds: 30))
+        try await store.releaseProducerLease("first")
+        #expect(try await redis("GET", keys.producerLease).string == "second")
+        try await store.releaseProducerLease("second")
+        #expect(try await redis("EXISTS", keys.producerLease).int == 0)
     }
 
     @Test func requeueFailedMovesFailedKeysBackToTheirQueues() async throws {

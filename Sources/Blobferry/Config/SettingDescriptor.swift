@@ -106,6 +106,9 @@ extension SettingDescriptor {
         integer(
             "producer.page_size", "BLOBFERRY_PAGE_SIZE", at: \.producer.pageSize, 1...5000, role: .producer,
             help: "List Blobs page (Azure's cap is 5000)"),
+        number(
+            "producer.lease_seconds", "BLOBFERRY_PRODUCER_LEASE_SECONDS", at: \.producer.leaseSeconds, minimum: 2,
+            role: .producer, help: "one producer per job: a second one waits this long for the lease, then exits"),
         integer(
             "producer.max_queued_per_partition", "BLOBFERRY_MAX_QUEUED_PER_PARTITION",
             at: \.producer.maxQueuedPerPartition, 1...Int.max, role: .producer, help: "back-pressure bound"),

@@ -73,6 +73,8 @@ public struct ProducerSettings: Sendable {
     public var listers: Int = 16
     /// List Blobs page size (Azure caps it at 5000).
     public var pageSize: Int = 5000
+    /// One producer per job: the lease a producer renews while it lists.
+    public var leaseSeconds: Double = 30
     public init() {}
 }
 

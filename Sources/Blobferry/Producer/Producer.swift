@@ -26,6 +26,8 @@ public final class Producer: Sendable {
     private let logger: Logger
     private let counters = ProgressCounters()
     private let stopSignal: StopSignal
+    /// This run's name in the producer lease.
+    private let runID: String
 
     public init(settings: Settings, store: JobStore, azure: AzureBlobClient, stopSignal: StopSignal, logger: Logger)
         throws
@@ -36,6 +38,8 @@ public final class Producer: Sendable {
         self.azure = azure
         self.stopSignal = stopSignal
         self.logger = logger
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        self.runID = "producer-\(host)-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     }
 
     /// The running totals (for a progress display).
@@ -46,6 +50,29 @@ public final class Producer: Sendable {
     public func run() async throws -> Summary? {
         let started = Date()
         try await Preflight.checkSource(azure, logger: logger)
+        try await acquireLease()
+        do {
+            // Listing and lease renewal side by side: whichever ends first ends the run (a
+            // lost lease throws and cancels the listers).
+            let summary: Summary? = try await withThrowingTaskGroup(of: Summary?.self) { group in
+                group.addTask {
+                    try await self.keepLease()
+                    throw CancellationError()
+                }
+                group.addTask { try await self.listAll(started: started) }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { return nil }
+                return first
+            }
+            try await store.releaseProducerLease(runID)
+            return summary
+        } catch {
+            try? await store.releaseProducerLease(runID)
+            throw error
+        }
+    }
+
+    private func listAll(started: Date) async throws -> Summary? {
         let (pass, resumed) = try await store.beginListing(settings: settings, scheme: scheme)
         logger.info(
             "\(resumed ? "resuming" : "starting") listing pass \(pass) of \(scheme.partitions.count) partitions (\(scheme.specification))"
@@ -91,28 +118,79 @@ public final class Producer: Sendable {
                     includeMetadata: false, namesOnly: true)
             }
             let names = page.blobs.map(\.name).filter { scheme.partition(of: $0) == partition }
-            let result = try await enqueue(
-                partition: partition, from: position.marker, next: page.nextMarker, names: names)
-            counters.add(listed: names.count, enqueued: result)
-            guard let next = page.nextMarker else { return }
-            position.marker = next
+            switch try await enqueue(partition: partition, from: position.marker, next: page.nextMarker, names: names)
+            {
+            case .enqueued(let count, _):
+                counters.add(listed: names.count, enqueued: count)
+                guard let next = page.nextMarker else { return }
+                position.marker = next
+            case .cursorElsewhere:
+                // Only the lease holder writes cursors, so Redis lost a write (a restart
+                // with `appendfsync everysec`): carry on from what Redis has. Pages listed
+                // again are harmless (done keys are skipped, copies are idempotent).
+                position = try await store.listingPosition(of: partition)
+                logger.warning(
+                    "partition \(partition): Redis's listing marker is not where this producer left it (writes lost in a Redis restart?); resuming from Redis's"
+                )
+                if position.isListed { return }
+            }
         }
     }
 
     /// Runs the enqueue script; after a lost reply, reads the cursor back to learn whether
-    /// the page landed (the script refuses to apply a page twice).
-    private func enqueue(partition: String, from marker: String, next: String?, names: [String]) async throws -> Int {
+    /// the page landed (the script never applies a page twice).
+    private func enqueue(partition: String, from marker: String, next: String?, names: [String]) async throws
+        -> EnqueueResult
+    {
         while true {
             do {
-                return try await store.enqueuePage(partition: partition, from: marker, next: next, keys: names).enqueued
+                return try await store.enqueuePage(
+                    producer: runID, partition: partition, from: marker, next: next, keys: names)
             } catch let error as BlobferryError where error.isRedisInterruption {
                 let position = try await store.listingPosition(of: partition)
                 let landed = next == nil ? position.isListed : position.marker == next
-                if landed { return 0 }
-                if position.marker != marker {
-                    throw BlobferryError(
-                        .failed, "partition \(partition): cursor moved while enqueuing; is another producer running?")
-                }
+                if landed { return .enqueued(count: 0, queueLength: 0) }
+            }
+        }
+    }
+
+    /// Takes the job's producer lease, waiting out a previous producer's (one that died
+    /// holding it lets it expire); a live producer keeps renewing it, and this one gives up.
+    private func acquireLease() async throws {
+        let lease = settings.producer.leaseSeconds
+        let deadline = Date().addingTimeInterval(lease * 2 + 1)
+        var announced = false
+        while try await !store.holdProducerLease(runID, seconds: lease) {
+            guard Date() < deadline, !stopSignal.isStopping else {
+                throw BlobferryError(
+                    .failed,
+                    "another producer is listing job '\(settings.job)' (it holds the producer lease and renews it); stop it first"
+                )
+            }
+            if !announced {
+                logger.warning("another producer holds job '\(settings.job)''s producer lease; waiting for it to expire")
+                announced = true
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+    }
+
+    /// Renews the lease every third of its length until cancelled; a lease lost (this
+    /// process was paused longer than the lease and another producer took over) throws.
+    private func keepLease() async throws {
+        let lease = settings.producer.leaseSeconds
+        while true {
+            try await Task.sleep(nanoseconds: UInt64(lease / 3 * 1_000_000_000))
+            let held: Bool
+            do {
+                held = try await store.holdProducerLease(runID, seconds: lease)
+            } catch let error as BlobferryError where error.code == .unreachable || error.isRedisInterruption {
+                logger.warning("renewing the producer lease failed: \(error.message)")
+                continue
+            }
+            if !held {
+                throw BlobferryError(
+                    .failed, "this producer lost job '\(settings.job)''s producer lease; another producer is listing")
             }
         }
     }

@@ -21,6 +21,8 @@ public struct JobKeys: Sendable {
     /// HASH: listed, skipped, enqueued, copied, bytes, vanished, failed, requeued,
     /// requeued_failed, skipped_at_claim, first_copy_ms, last_copy_ms.
     public var stats: String { base + "stats" }
+    /// STRING: the run id of the producer allowed to list, with a TTL it keeps renewing.
+    public var producerLease: String { base + "producer-lease" }
     /// HASH: key -> attempts used so far (lease expiries and in-process retries).
     public var attempts: String { base + "attempts" }
     /// SET: partitions fully listed in the current pass.

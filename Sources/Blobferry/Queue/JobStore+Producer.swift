@@ -1,6 +1,14 @@
 import BlobferryRedis
 import Foundation
 
+/// What became of one listed page.
+public enum EnqueueResult: Sendable, Equatable {
+    case enqueued(count: Int, queueLength: Int)
+    /// Redis's cursor is not where this producer left it (a write lost in a Redis restart):
+    /// resume from the marker Redis has.
+    case cursorElsewhere(String)
+}
+
 /// Where a partition's listing stands at the start of a run.
 public struct ListingPosition: Sendable, Equatable {
     /// Fully listed in this pass: nothing to do.
@@ -64,10 +72,10 @@ extension JobStore {
     }
 
     /// Pushes one listed page's keys (those not yet done) and saves the next marker, in one
-    /// atomic step. Returns how many were enqueued and the queue's length after.
-    public func enqueuePage(partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String])
-        async throws -> (enqueued: Int, queueLength: Int)
-    {
+    /// atomic step, if `producer` holds the lease and the cursor is at `marker`.
+    public func enqueuePage(
+        producer: String, partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String]
+    ) async throws -> EnqueueResult {
         let keys = self.keys
         let reply = try await run { connection in
             try connection.evalScript(
@@ -76,13 +84,45 @@ extension JobStore {
                     RedisArgument(keys.queue(partition)), RedisArgument(keys.done(partition)),
                     RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
                     RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
+                    RedisArgument(keys.producerLease),
                 ],
-                arguments: [RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? "")]
-                    + pageKeys.map { RedisArgument($0) })
+                arguments: [
+                    RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? ""),
+                    RedisArgument(producer),
+                ] + pageKeys.map { RedisArgument($0) })
         }
-        let values = try reply.decodeInts("enqueuePage script")
-        guard values.count == 2 else { throw BlobferryError(.failed, "unexpected reply to the enqueuePage script") }
-        return (values[0], values[1])
+        let values = try reply.decodeArray("enqueuePage script")
+        switch try values.first?.decodeInt("enqueuePage script") {
+        case 1 where values.count == 3:
+            return .enqueued(
+                count: try values[1].decodeInt("enqueuePage script"),
+                queueLength: try values[2].decodeInt("enqueuePage script"))
+        case 0 where values.count == 2:
+            return .cursorElsewhere(try values[1].decodeString("enqueuePage script"))
+        default:
+            throw BlobferryError(.failed, "unexpected reply to the enqueuePage script")
+        }
+    }
+
+    /// Takes or renews the job's producer lease for `producer`; false if another producer
+    /// run holds it.
+    public func holdProducerLease(_ producer: String, seconds: Double) async throws -> Bool {
+        try await producerLease(producer, seconds: seconds, action: "hold")
+    }
+
+    /// Gives the lease up (a clean exit), if `producer` holds it.
+    public func releaseProducerLease(_ producer: String) async throws {
+        _ = try await producerLease(producer, seconds: 0, action: "release")
+    }
+
+    private func producerLease(_ producer: String, seconds: Double, action: String) async throws -> Bool {
+        let key = keys.producerLease
+        return try await runIdempotent { connection in
+            try connection.evalScript(
+                QueueScripts.producerLease, keys: [RedisArgument(key)],
+                arguments: [RedisArgument(producer), RedisArgument(max(1, Int(seconds * 1000))), RedisArgument(action)]
+            ).decodeInt("producerLease script") == 1
+        }
     }
 
     /// Keys waiting in `partition`'s queue (the producer's back-pressure reads this).

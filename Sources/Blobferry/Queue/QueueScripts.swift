@@ -45,19 +45,25 @@ enum QueueScripts {
 
     private static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
 
-    /// One listed page: drop keys already in the done set, push the rest, save the marker.
-    /// KEYS: queue, done, cursor, stats, listed set, listed counts.
-    /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page), keys...
-    /// Returns {enqueued, queue length} or an error if another producer moved the cursor.
+    /// One listed page: drop keys already in the done set, push the rest, save the marker,
+    /// only for the holder of the producer lease and only if the cursor is where the
+    /// producer thinks it is. A cursor elsewhere (a write Redis lost in a restart, since
+    /// only one producer holds the lease) is returned for the producer to resume from.
+    /// KEYS: queue, done, cursor, stats, listed set, listed counts, producer lease.
+    /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page),
+    /// producer run id, keys...
+    /// Returns {1, enqueued, queue length}, or {0, the cursor Redis has}; an error if this
+    /// producer no longer holds the lease.
     static let enqueuePage = script(
         """
-        local current = redis.call('GET', KEYS[3]) or ''
-        if current ~= ARGV[2] then
-          return redis.error_reply('CURSORMOVED another producer is listing partition ' .. ARGV[1])
+        if redis.call('GET', KEYS[7]) ~= ARGV[4] then
+          return redis.error_reply('LEASELOST this producer no longer holds the producer lease of the job')
         end
-        local listed = #ARGV - 3
+        local current = redis.call('GET', KEYS[3]) or ''
+        if current ~= ARGV[2] then return {0, current} end
+        local listed = #ARGV - 4
         local fresh = {}
-        for i = 4, #ARGV, 1000 do
+        for i = 5, #ARGV, 1000 do
           local last = math.min(i + 999, #ARGV)
           local batch = {}
           for j = i, last do batch[#batch + 1] = ARGV[j] end
@@ -79,7 +85,27 @@ enum QueueScripts {
         redis.call('HINCRBY', KEYS[4], 'enqueued', #fresh)
         redis.call('HINCRBY', KEYS[4], 'skipped', listed - #fresh)
         redis.call('HINCRBY', KEYS[6], ARGV[1], listed)
-        return {#fresh, redis.call('LLEN', KEYS[1])}
+        return {1, #fresh, redis.call('LLEN', KEYS[1])}
+        """)
+
+    /// Takes or renews the producer lease (one producer per job; `SET NX PX` for a new
+    /// holder, `PEXPIRE` for the current one), or releases it.
+    /// KEYS: producer lease. ARGV: producer run id, lease ms, "hold" or "release".
+    /// Returns 1 if this run holds (or released) the lease, 0 if another run holds it.
+    static let producerLease = script(
+        """
+        local holder = redis.call('GET', KEYS[1])
+        if ARGV[3] == 'release' then
+          if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+          return 1
+        end
+        if holder == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+          return 1
+        end
+        if holder then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+        return 1
         """)
 
     /// Moves up to a batch of keys from a window of partitions into this consumer's

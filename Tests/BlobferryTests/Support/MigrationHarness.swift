@@ -87,6 +87,7 @@ final class MigrationHarness: @unchecked Sendable {
             "AWS_SECRET_ACCESS_KEY": try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"),
             "BLOBFERRY_DEST_BUCKET": bucket,
             "BLOBFERRY_LEASE_SECONDS": "3",
+            "BLOBFERRY_PRODUCER_LEASE_SECONDS": "3",
             "BLOBFERRY_CONCURRENCY": "32",
         ]) { _, new in new }
         environment.merge(overrides) { _, new in new }
