@@ -88,35 +88,6 @@ public final class AzureBlobClient: Sendable {
         _ = try await listBlobs(prefix: "", marker: nil, maxResults: 1, includeMetadata: false)
     }
 
-    /// Creates the container (demo and tests); an existing one is fine.
-    public func createContainer() async throws {
-        do {
-            _ = try await send("PUT", blob: nil, query: [("restype", "container")], operation: "Create Container")
-        } catch let error as RemoteError where error.code == "ContainerAlreadyExists" {
-            return
-        }
-    }
-
-    /// Uploads a block blob (demo and tests).
-    public func putBlob(_ name: String, body: [UInt8], contentType: String? = nil, metadata: [String: String] = [:])
-        async throws
-    {
-        var headers = [
-            HTTPHeader("x-ms-blob-type", "BlockBlob"),
-            HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body))),
-        ]
-        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            headers.append(HTTPHeader("x-ms-meta-\(key)", value))
-        }
-        _ = try await send("PUT", blob: name, headers: headers, body: body, operation: "Put Blob")
-    }
-
-    /// Deletes a blob (tests: a blob that vanishes between listing and copying).
-    public func deleteBlob(_ name: String) async throws {
-        _ = try await send("DELETE", blob: name, operation: "Delete Blob")
-    }
-
     // MARK: - Requests
 
     /// Sends one request on the container (`blob` nil) or one of its blobs, with the
