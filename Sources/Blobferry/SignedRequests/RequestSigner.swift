@@ -20,8 +20,9 @@ public protocol RequestSigner: Sendable {
 ///
 /// Why one shape for every scheme: each of them signs the same parts (method, Host, the
 /// path as sent, the raw query, the headers) and adds either headers or query parameters,
-/// so the executor can send whatever any signer produced. Printing or dumping one shows
-/// the method, host and path only: after signing it holds credentials.
+/// so the executor can send whatever any signer produced. Only the executor makes one (the
+/// memberwise initializer is internal). Printing or dumping one shows the method, host and
+/// path only: after signing it holds credentials.
 public struct SignableRequest: Sendable, CustomStringConvertible, CustomReflectable {
     public let method: String
     /// The Host header value: the host, with ":port" when it is not the scheme's default.
@@ -35,14 +36,6 @@ public struct SignableRequest: Sendable, CustomStringConvertible, CustomReflecta
     /// Already-encoded parameters a signer adds after the query (a SAS token). Never shown
     /// in errors or logs.
     public var credentialQuery: String = ""
-
-    public init(method: String, host: String, encodedPath: String, query: [(String, String)], headers: [HTTPHeader]) {
-        self.method = method
-        self.host = host
-        self.encodedPath = encodedPath
-        self.query = query
-        self.headers = headers
-    }
 
     /// The query string to put on the wire (without "?"): the encoded query, then any
     /// credential parameters.
