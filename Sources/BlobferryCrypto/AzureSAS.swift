@@ -3,11 +3,16 @@ import Foundation
 /// Azure shared access signatures signed with the account key: service SAS (one container or
 /// one blob) and account SAS.
 ///
-/// blobferry hands out least-privilege tokens (e.g. read+list on the source container) and
-/// its tests mint tokens for the emulator. Only signed versions whose string-to-sign this type
-/// implements are accepted: 2020-12-06 and later (the versions azure-storage-blob 12.x knows,
-/// up to its default), where the service SAS string-to-sign carries signedEncryptionScope and
-/// the account SAS one ends with it. Any other `version` throws rather than producing a token
+/// Only tests mint tokens (for the emulator: read+list, list-only, expired, forged); blobferry
+/// itself sends a token an operator gives it (`AzureSASSigner`). It stays in this module,
+/// rather than in BlobferryTestSupport, because it is the same HMAC crypto as Shared Key,
+/// checked against the Azure SDK's vectors by BlobferryCryptoTests, and both test targets
+/// use it; BlobferryTestSupport depends on no blobferry module.
+///
+/// Only signed versions whose string-to-sign this type implements are accepted: 2020-12-06
+/// and later (the versions azure-storage-blob 12.x knows, up to its default), where the
+/// service SAS string-to-sign carries signedEncryptionScope and the account SAS one ends
+/// with it. Any other `version` throws rather than producing a token
 /// the service would reject. Tokens list parameters in the SDK's order and encoding, so the
 /// same inputs give the same token as `generate_container_sas` / `generate_blob_sas` /
 /// `generate_account_sas`.

@@ -10,41 +10,32 @@ public final class AzureBlobClient: Sendable {
     public static let apiVersion = "2021-12-02"
 
     public let container: String
-    private let endpoint: String
     private let endpointPath: String
-    private let host: String
-    private let signer: AzureSharedKeySigner?
-    private let sasToken: Secret?
-    private let http: HTTPEngine
-    private let timeout: TimeInterval
+    private let executor: SignedRequestExecutor
 
+    /// `signer` authorizes every request; the client only says what to ask for.
     public init(
-        endpoint: String, container: String, credential: AzureCredential, http: HTTPEngine,
-        timeout: TimeInterval = 120
+        endpoint: String, container: String, signer: any RequestSigner, http: HTTPEngine, timeout: TimeInterval = 120
     ) throws {
         let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         guard let components = URLComponents(string: trimmed), let host = components.host else {
             throw BlobferryError(.configuration, "source endpoint '\(endpoint)' is not a URL")
         }
-        self.endpoint = trimmed
-        self.endpointPath = components.percentEncodedPath
-        self.host = host
+        let endpointPath = components.percentEncodedPath
+        self.endpointPath = endpointPath
         self.container = container
-        self.http = http
-        self.timeout = timeout
-        switch credential {
-        case .sharedKey(let account, let key):
-            do {
-                signer = try AzureSharedKeySigner(account: account, base64Key: key.exposedValue)
-            } catch {
-                throw BlobferryError(.configuration, "the Azure account key is not valid base64")
-            }
-            sasToken = nil
-        case .sas(let token):
-            signer = nil
-            let value = token.exposedValue
-            sasToken = Secret(value.hasPrefix("?") ? String(value.dropFirst()) : value)
-        }
+        self.executor = SignedRequestExecutor(
+            service: .azure, origin: String(trimmed.dropLast(endpointPath.count)),
+            host: components.port.map { "\(host):\($0)" } ?? host, displayHost: host, signer: signer, http: http,
+            timeout: timeout)
+    }
+
+    public convenience init(
+        endpoint: String, container: String, credential: AzureCredential, http: HTTPEngine,
+        timeout: TimeInterval = 120
+    ) throws {
+        try self.init(
+            endpoint: endpoint, container: container, signer: credential.signer(), http: http, timeout: timeout)
     }
 
     /// One page of List Blobs under `prefix`, resuming at `marker`. The body is parsed as
@@ -97,38 +88,11 @@ public final class AzureBlobClient: Sendable {
         _ = try await listBlobs(prefix: "", marker: nil, maxResults: 1, includeMetadata: false)
     }
 
-    /// Creates the container (demo and tests); an existing one is fine.
-    public func createContainer() async throws {
-        do {
-            _ = try await send("PUT", blob: nil, query: [("restype", "container")], operation: "Create Container")
-        } catch let error as RemoteError where error.code == "ContainerAlreadyExists" {
-            return
-        }
-    }
-
-    /// Uploads a block blob (demo and tests).
-    public func putBlob(_ name: String, body: [UInt8], contentType: String? = nil, metadata: [String: String] = [:])
-        async throws
-    {
-        var headers = [
-            HTTPHeader("x-ms-blob-type", "BlockBlob"),
-            HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body))),
-        ]
-        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            headers.append(HTTPHeader("x-ms-meta-\(key)", value))
-        }
-        _ = try await send("PUT", blob: name, headers: headers, body: body, operation: "Put Blob")
-    }
-
-    /// Deletes a blob (tests: a blob that vanishes between listing and copying).
-    public func deleteBlob(_ name: String) async throws {
-        _ = try await send("DELETE", blob: name, operation: "Delete Blob")
-    }
-
     // MARK: - Requests
 
-    private func send(
+    /// Sends one request on the container (`blob` nil) or one of its blobs, with the
+    /// x-ms-date and x-ms-version every Azure request carries.
+    func send(
         _ method: String, blob: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
         body: [UInt8] = [], operation: String, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) async throws -> HTTPResponse {
@@ -137,31 +101,9 @@ public final class AzureBlobClient: Sendable {
         var headers = extra
         headers.append(HTTPHeader("x-ms-date", HTTPDate.rfc1123(Date())))
         headers.append(HTTPHeader("x-ms-version", Self.apiVersion))
-        if method == "PUT" || method == "POST" || !body.isEmpty {
-            headers.append(HTTPHeader("Content-Length", String(body.count)))
-        }
-        var queryString = Self.encode(query)
-        if let signer {
-            let authorization = signer.authorization(
-                method: method, encodedPath: path, query: query, headers: headers.map { ($0.name, $0.value) })
-            headers.append(HTTPHeader("Authorization", authorization))
-        } else if let sasToken {
-            queryString += (queryString.isEmpty ? "" : "&") + sasToken.exposedValue
-        }
-        let base = endpoint.dropLast(endpointPath.count)
-        let url = base + path + (queryString.isEmpty ? "" : "?" + queryString)
-        let request = HTTPRequest(
-            method: method, url: String(url), headers: headers, body: body, timeout: timeout, bodyHandler: bodyHandler)
-        let response: HTTPResponse
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPError {
-            throw RemoteError.from(transport: error, service: .azure, operation: "\(operation) on \(host)")
-        }
-        guard (200..<300).contains(response.status) else {
-            throw RemoteError.from(response: response, service: .azure, operation: operation)
-        }
-        return response
+        return try await executor.send(
+            method, path: path, query: query, headers: headers, body: body, operation: operation,
+            bodyHandler: bodyHandler)
     }
 
     private static func metadata(of response: HTTPResponse) -> [String: String] {
@@ -170,12 +112,5 @@ public final class AzureBlobClient: Sendable {
             metadata[String(header.name.dropFirst("x-ms-meta-".count))] = header.value
         }
         return metadata
-    }
-
-    private static func encode(_ query: [(String, String)]) -> String {
-        query.map {
-            AWSURIEncoding.encode($0.0, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.1, encodeSlash: true)
-        }
-        .joined(separator: "&")
     }
 }

@@ -150,6 +150,14 @@ public final class Producer: Sendable {
                 let position = try await store.listingPosition(of: partition)
                 let landed = next == nil ? position.isListed : position.marker == next
                 if landed { return .enqueued(count: 0, queueLength: 0) }
+            } catch let error as BlobferryError where error.isLeaseLost {
+                // The lease expired while Redis was away (or restarted): take it again if
+                // nobody else did; the script's cursor check keeps the page exactly-once.
+                guard try await store.holdProducerLease(runID, seconds: settings.producer.leaseSeconds) else {
+                    throw BlobferryError(
+                        .failed, "this producer lost job '\(settings.job)''s producer lease; another producer is listing")
+                }
+                logger.warning("the producer lease had expired (Redis unreachable longer than the lease?); took it again")
             }
         }
     }
@@ -168,7 +176,8 @@ public final class Producer: Sendable {
                 )
             }
             if !announced {
-                logger.warning("another producer holds job '\(settings.job)''s producer lease; waiting for it to expire")
+                logger.warning(
+                    "another producer holds job '\(settings.job)''s producer lease; waiting for it to expire")
                 announced = true
             }
             try await Task.sleep(nanoseconds: 500_000_000)

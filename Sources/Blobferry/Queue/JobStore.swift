@@ -116,6 +116,9 @@ extension RedisConnection {
 }
 
 extension BlobferryError {
+    /// The enqueue script refused: this producer does not hold the producer lease.
+    var isLeaseLost: Bool { (underlying as? RedisError)?.message.hasPrefix("LEASELOST") == true }
+
     /// A Redis call that broke mid-flight (the next call reconnects).
     var isRedisInterruption: Bool {
         guard let redis = underlying as? RedisError else { return false }
