@@ -308,13 +308,14 @@ import Testing
     /// Issue 8.5: only the lease holder writes; a second producer is refused at the lease
     /// and at the enqueue script, and takes over once the first one's lease expired.
     @Test func producerLeaseAdmitsOneProducer() async throws {
-        #expect(try await store.holdProducerLease("first", seconds: 0.3))
+        #expect(try await store.holdProducerLease("first", seconds: 30))
         #expect(try await store.holdProducerLease("second", seconds: 30) == false)
         await #expect(throws: BlobferryError.self) {
             try await store.enqueuePage(producer: "second", partition: "A", from: "", next: nil, keys: ["x"])
         }
         #expect(try await redis("LLEN", keys.queue("A")).int == 0)
-        try await Task.sleep(nanoseconds: 400_000_000)
+        try await redis("PEXPIRE", keys.producerLease, "1")  // the first producer died
+        try await Task.sleep(nanoseconds: 50_000_000)
         #expect(try await store.holdProducerLease("second", seconds: 30))
         try await store.releaseProducerLease("first")
         #expect(try await redis("GET", keys.producerLease).string == "second")

@@ -54,9 +54,14 @@ public final class AzureBlobClient: Sendable {
     }
 
     /// Downloads a blob, or the bytes `range` (inclusive) of it.
-    public func getBlob(_ name: String, range: ClosedRange<Int>? = nil) async throws -> BlobDownload {
+    /// `ifMatch`: the ETag of the version being copied; a blob rewritten since answers 412
+    /// (ConditionNotMet) instead of bytes of another version.
+    public func getBlob(_ name: String, range: ClosedRange<Int>? = nil, ifMatch: String? = nil) async throws
+        -> BlobDownload
+    {
         var headers: [HTTPHeader] = []
         if let range { headers.append(HTTPHeader("x-ms-range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        if let ifMatch { headers.append(HTTPHeader("If-Match", ifMatch)) }
         let response = try await send("GET", blob: name, headers: headers, operation: "Get Blob")
         var totalSize = response.body.count
         if let contentRange = response.header("content-range"), let slash = contentRange.lastIndex(of: "/") {

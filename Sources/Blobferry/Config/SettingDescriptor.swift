@@ -139,6 +139,9 @@ extension SettingDescriptor {
             "consumer.part_size", "BLOBFERRY_PART_SIZE", at: \.consumer.partSize, (5 << 20)...(5 << 30),
             role: .consumer,
             help: "bytes, between 5 MiB and 5 GiB (grown to stay within 10,000 parts)"),
+        integer(
+            "consumer.memory_budget", "BLOBFERRY_MEMORY_BUDGET", at: \.consumer.memoryBudget, (32 << 20)...Int.max,
+            role: .consumer, help: "bytes of blob bodies held in memory at most; copies wait for budget"),
         text(
             "consumer.id", "BLOBFERRY_CONSUMER_ID", at: \.consumer.consumerID,
             help: "this consumer's name in logs and status, one per process (default host-pid-random)"),

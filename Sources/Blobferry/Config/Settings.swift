@@ -96,6 +96,8 @@ public struct ConsumerSettings: Sendable {
     public var multipartThreshold: Int = 64 * 1024 * 1024
     /// Part size for multipart uploads (grown to fit S3's 10,000-part limit).
     public var partSize: Int = 16 * 1024 * 1024
+    /// Bytes of blob bodies one process holds in memory at most; copies wait for budget.
+    public var memoryBudget: Int = 256 * 1024 * 1024
     /// An identifier for this consumer (default: hostname-pid).
     public var consumerID: String = ""
     public init() {}

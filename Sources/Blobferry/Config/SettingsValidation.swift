@@ -33,6 +33,9 @@ extension Settings {
                 consumer.multipartThreshold >= consumer.partSize
                     && consumer.multipartThreshold <= 5 * 1024 * 1024 * 1024,
                 "consumer.multipart_threshold must be at least part_size and at most 5 GiB")
+            try check(
+                consumer.memoryBudget >= 2 * consumer.partSize,
+                "consumer.memory_budget must be at least twice part_size (a part must fit with the first reads)")
         }
     }
 

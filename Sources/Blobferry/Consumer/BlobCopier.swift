@@ -14,7 +14,15 @@ enum CopyResult: Sendable {
 
 /// Copies one blob: GET from Azure, check its MD5, PUT to S3 with Content-MD5 (so S3
 /// rejects corrupted bytes), carrying Content-Type and metadata. Blobs above the multipart
-/// threshold go part by part, each part fetched with a ranged GET.
+/// threshold stream part by part, each part fetched with a ranged GET.
+///
+/// Two rules keep a copy honest and its memory bounded:
+/// - **One version.** Every read after the first carries `If-Match` with the first
+///   response's ETag, so a blob rewritten during a copy answers 412 (or 416 if it shrank)
+///   instead of splicing two versions into one object; the copy starts again from the new
+///   version, counted as an attempt, and a multipart upload completes only when every part
+///   came from one ETag.
+/// - **A byte budget.** Bodies are read only with bytes taken from `MemoryBudget` first.
 struct BlobCopier: Sendable {
     let azure: AzureBlobClient
     let s3: S3Client
@@ -22,9 +30,12 @@ struct BlobCopier: Sendable {
     let retry: RetryPolicy
     let multipartThreshold: Int
     let partSize: Int
-    /// Parts of one large blob uploaded at the same time.
+    /// Parts of one large blob uploaded at the same time (fewer if the budget is small).
     let partsInFlight: Int
+    let memory: MemoryBudget
     let logger: Logger
+    /// Called after each pinned read (tests rewrite the blob mid-copy here).
+    var afterPinnedRead: (@Sendable (ClosedRange<Int>) async throws -> Void)? = nil
 
     func copy(_ item: ClaimedKey) async -> CopyResult {
         let destination = destinationPrefix + item.key
@@ -36,8 +47,12 @@ struct BlobCopier: Sendable {
                 ))
         }
         do {
-            let bytes = try await retry.run(logger: logger, what: "copying \(item.key)") {
-                try await copyOnce(item.key, to: destination)
+            let bytes = try await retry.run(logger: logger, what: "copying \(item.key.escapedForDisplay)") {
+                do {
+                    return try await copyOnce(item.key, to: destination)
+                } catch let changed as SourceChanged {
+                    throw changed.asRetryable
+                }
             }
             return .finished(.copied(bytes: bytes))
         } catch let error as RemoteError {
@@ -58,83 +73,123 @@ struct BlobCopier: Sendable {
 
     /// One attempt; returns the bytes copied.
     private func copyOnce(_ name: String, to destination: String) async throws -> Int {
-        let head = try await firstChunk(of: name)
-        if head.totalSize > head.body.count {
-            try await copyMultipart(name, to: destination, firstChunk: head)
+        let firstHeld = await memory.firstReads.acquire(memory.firstReadSize)
+        var first: BlobDownload
+        do {
+            first = try await firstChunk(of: name)
+        } catch {
+            memory.firstReads.release(firstHeld)
+            throw error
+        }
+        if first.totalSize > multipartThreshold {
+            // Streamed part by part; the first chunk is not kept (its bytes are read again
+            // as part of part 1), so nothing is held while waiting for part budget.
+            let head = first
+            first.body = []
+            memory.firstReads.release(firstHeld)
+            try await copyMultipart(name, to: destination, head: head)
             return head.totalSize
         }
-        let md5 = Base64.encode(Digest.md5(head.body))
-        if let expected = head.contentMD5, !expected.isEmpty, expected != md5 {
+        defer { memory.firstReads.release(firstHeld) }
+        var body = first.body
+        if first.totalSize > body.count {
+            // A blob larger than the first read and below the multipart threshold: the rest
+            // in one more read of the same version, with its bytes taken from the budget.
+            let restHeld = await memory.bodies.acquire(first.totalSize)
+            defer { memory.bodies.release(restHeld) }
+            body += try await read(name, body.count...(first.totalSize - 1), etag: first.etag)
+            return try await put(body, of: first, to: destination)
+        }
+        return try await put(body, of: first, to: destination)
+    }
+
+    private func put(_ body: [UInt8], of blob: BlobDownload, to destination: String) async throws -> Int {
+        let md5 = Base64.encode(Digest.md5(body))
+        if let expected = blob.contentMD5, !expected.isEmpty, expected != md5 {
             throw RemoteError(
                 service: .azure, kind: .transient, code: "Md5Mismatch",
                 message: "downloaded bytes do not match the blob's Content-MD5")
         }
         try await s3.putObject(
-            key: destination, body: head.body, contentMD5: md5, contentType: head.contentType, metadata: head.metadata)
-        return head.body.count
+            key: destination, body: body, contentMD5: md5, contentType: blob.contentType, metadata: blob.metadata)
+        return body.count
     }
 
-    /// The blob's first `multipartThreshold` bytes (all of a small blob) and its size.
+    /// The blob's first bytes (all of a small blob), its size and its ETag.
     private func firstChunk(of name: String) async throws -> BlobDownload {
         do {
-            return try await azure.getBlob(name, range: 0...(multipartThreshold - 1))
+            return try await azure.getBlob(name, range: 0...(memory.firstReadSize - 1))
         } catch let error as RemoteError where error.status == 416 {
             // An empty blob has no byte 0 to ask for.
             return try await azure.getBlob(name)
         }
     }
 
-    /// Multipart upload fed by ranged GETs: memory stays near part size × parts in flight.
-    /// Any failure aborts the upload so no orphaned parts are billed.
-    private func copyMultipart(_ name: String, to destination: String, firstChunk: BlobDownload) async throws {
-        let total = firstChunk.totalSize
+    /// A later read of the same copy: pinned to `etag`, retried when transient, and a
+    /// version change (412, or 416 from a blob that shrank) ends this attempt.
+    private func read(_ name: String, _ range: ClosedRange<Int>, etag: String?) async throws -> [UInt8] {
+        let bytes = try await retry.run(logger: logger, what: "reading \(name.escapedForDisplay) \(range)") {
+            do {
+                return try await azure.getBlob(name, range: range, ifMatch: etag).body
+            } catch let error as RemoteError
+                where error.service == .azure && (error.status == 412 || error.status == 416)
+            {
+                throw SourceChanged(name: name, status: error.status ?? 412)
+            }
+        }
+        guard bytes.count == range.count else {
+            throw RemoteError(service: .azure, kind: .transient, message: "short ranged read")
+        }
+        try await afterPinnedRead?(range)
+        return bytes
+    }
+
+    /// Multipart upload fed by ranged GETs of one version, a window of parts at a time, the
+    /// window's bytes taken from the budget first. Any failure aborts the upload so no
+    /// orphaned parts are billed.
+    private func copyMultipart(_ name: String, to destination: String, head: BlobDownload) async throws {
+        let total = head.totalSize
         let size = MultipartPlan.partSize(for: total, preferred: partSize)
         let partCount = (total + size - 1) / size
+        let width = max(1, min(partsInFlight, memory.bodies.capacity / size))
         let uploadID = try await s3.createMultipartUpload(
-            key: destination, contentType: firstChunk.contentType, metadata: firstChunk.metadata)
+            key: destination, contentType: head.contentType, metadata: head.metadata)
         do {
             let hasher = MD5Hasher()
             var etags: [String] = []
             var nextPart = 0
             while nextPart < partCount {
-                let window = nextPart..<min(partCount, nextPart + partsInFlight)
-                let results = try await withThrowingTaskGroup(of: (Int, [UInt8], String).self) { group in
-                    for part in window {
-                        group.addTask {
-                            let range = (part * size)...(min(total, (part + 1) * size) - 1)
-                            let bytes: [UInt8]
-                            if range.upperBound < firstChunk.body.count {
-                                bytes = Array(firstChunk.body[range])
-                            } else {
-                                bytes = try await retry.run(logger: logger, what: "part \(part + 1) of \(name)") {
-                                    try await azure.getBlob(name, range: range).body
+                let window = nextPart..<min(partCount, nextPart + width)
+                let windowBytes = window.reduce(0) { $0 + min(total, ($1 + 1) * size) - $1 * size }
+                try await memory.bodies.withBytes(windowBytes) {
+                    let results = try await withThrowingTaskGroup(of: (Int, [UInt8], String).self) { group in
+                        for part in window {
+                            group.addTask {
+                                let range = (part * size)...(min(total, (part + 1) * size) - 1)
+                                let bytes = try await read(name, range, etag: head.etag)
+                                let etag = try await retry.run(
+                                    logger: logger, what: "uploading part \(part + 1) of \(name.escapedForDisplay)"
+                                ) {
+                                    try await s3.uploadPart(
+                                        key: destination, uploadID: uploadID, partNumber: part + 1, body: bytes,
+                                        contentMD5: Base64.encode(Digest.md5(bytes)))
                                 }
+                                return (part, bytes, etag)
                             }
-                            guard bytes.count == range.count else {
-                                throw RemoteError(service: .azure, kind: .transient, message: "short ranged read")
-                            }
-                            let etag = try await retry.run(
-                                logger: logger, what: "uploading part \(part + 1) of \(name)"
-                            ) {
-                                try await s3.uploadPart(
-                                    key: destination, uploadID: uploadID, partNumber: part + 1, body: bytes,
-                                    contentMD5: Base64.encode(Digest.md5(bytes)))
-                            }
-                            return (part, bytes, etag)
                         }
+                        var collected: [(Int, [UInt8], String)] = []
+                        for try await result in group { collected.append(result) }
+                        return collected.sorted { $0.0 < $1.0 }
                     }
-                    var collected: [(Int, [UInt8], String)] = []
-                    for try await result in group { collected.append(result) }
-                    return collected.sorted { $0.0 < $1.0 }
-                }
-                for (_, bytes, etag) in results {
-                    hasher.update(bytes)
-                    etags.append(etag)
+                    for (_, bytes, etag) in results {
+                        hasher.update(bytes)
+                        etags.append(etag)
+                    }
                 }
                 nextPart = window.upperBound
             }
             let md5 = Base64.encode(hasher.finalize())
-            if let expected = firstChunk.contentMD5, !expected.isEmpty, expected != md5 {
+            if let expected = head.contentMD5, !expected.isEmpty, expected != md5 {
                 throw RemoteError(
                     service: .azure, kind: .transient, code: "Md5Mismatch",
                     message: "the blob's parts do not add up to its Content-MD5")
@@ -144,6 +199,38 @@ struct BlobCopier: Sendable {
             try? await s3.abortMultipartUpload(key: destination, uploadID: uploadID)
             throw error
         }
+    }
+}
+
+/// The blob changed while it was being copied. Not retried where it happens (every read
+/// of the old version would fail the same way): the whole copy starts again, as one attempt.
+struct SourceChanged: Error {
+    let name: String
+    let status: Int
+
+    var asRetryable: RemoteError {
+        RemoteError(
+            service: .azure, kind: .transient, status: status, code: "SourceChanged",
+            message: "the blob changed while it was copied; copying its new version")
+    }
+}
+
+/// Memory for blob bodies, in two pools so that no copy waits for bytes while holding
+/// bytes another copy waits for: first reads (small, one per copy in flight) draw from
+/// `firstReads`; the rest of a medium blob and the windows of multipart parts draw from
+/// `bodies`, whose holders never wait for anything else.
+struct MemoryBudget: Sendable {
+    let firstReads: ByteBudget
+    let bodies: ByteBudget
+    /// How much the first read of a blob asks for: a quarter of the budget shared by the
+    /// copies in flight (1 MiB at the defaults), at least 256 KiB.
+    let firstReadSize: Int
+
+    init(totalBytes: Int, concurrency: Int, partSize: Int) {
+        let firstPool = totalBytes / 4
+        firstReadSize = max(256 * 1024, min(partSize, firstPool / max(1, concurrency)))
+        firstReads = ByteBudget(capacity: max(firstPool, firstReadSize))
+        bodies = ByteBudget(capacity: max(totalBytes - firstPool, partSize))
     }
 }
 

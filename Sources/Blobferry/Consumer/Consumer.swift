@@ -51,7 +51,11 @@ public final class Consumer: Sendable {
             azure: azure, s3: s3, destinationPrefix: settings.destination.prefix,
             retry: RetryPolicy(maxAttempts: settings.consumer.maxAttempts),
             multipartThreshold: settings.consumer.multipartThreshold, partSize: settings.consumer.partSize,
-            partsInFlight: 4, logger: logger)
+            partsInFlight: 4,
+            memory: MemoryBudget(
+                totalBytes: settings.consumer.memoryBudget, concurrency: settings.consumer.concurrency,
+                partSize: settings.consumer.partSize),
+            logger: logger)
     }
 
     /// Checks that both clouds accept the credentials and the container and bucket exist,

@@ -155,9 +155,11 @@ public final class Producer: Sendable {
                 // nobody else did; the script's cursor check keeps the page exactly-once.
                 guard try await store.holdProducerLease(runID, seconds: settings.producer.leaseSeconds) else {
                     throw BlobferryError(
-                        .failed, "this producer lost job '\(settings.job)''s producer lease; another producer is listing")
+                        .failed,
+                        "this producer lost job '\(settings.job)''s producer lease; another producer is listing")
                 }
-                logger.warning("the producer lease had expired (Redis unreachable longer than the lease?); took it again")
+                logger.warning(
+                    "the producer lease had expired (Redis unreachable longer than the lease?); took it again")
             }
         }
     }
