@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test chaos demo lint format compose-check services-start services-stop clean scale
+.PHONY: all deps build release test chaos memory demo lint format compose-check services-start services-stop clean scale
 
 all: build
 
@@ -44,6 +44,11 @@ chaos: deps
 	  echo "== chaos run $$run of $(CHAOS_RUNS): $(CHAOS_BLOBS) blobs"; \
 	  BLOBFERRY_CHAOS_BLOBS=$(CHAOS_BLOBS) BLOBFERRY_CHAOS_KILLS=15 $(MAKE) --no-print-directory test FILTER=ChaosTests || exit 1; \
 	done
+
+# Peak RSS of one consumer copying MEMORY_BLOBS blobs of 80 MiB at default settings.
+MEMORY_BLOBS ?= 12
+memory: deps
+	@BLOBFERRY_MEMORY_BLOBS=$(MEMORY_BLOBS) $(MAKE) --no-print-directory test FILTER=peakMemoryOfAConsumerCopyingLargeBlobs
 
 demo: deps
 	@scripts/demo.sh

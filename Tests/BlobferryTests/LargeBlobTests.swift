@@ -50,4 +50,30 @@ struct LargeBlobTests {
         #expect((fiveTebibytes + size - 1) / size <= MultipartPlan.maxParts)
         #expect(size <= 5 * 1024 * Self.mebibyte)
     }
+
+    /// Issue 8.10: memory does not grow with blob size or concurrency. Copies
+    /// `BLOBFERRY_MEMORY_BLOBS` blobs of 80 MiB at default settings (concurrency 64,
+    /// multipart threshold 64 MiB, budget 256 MiB) under GNU time and checks the
+    /// consumer's peak RSS stays under 512 MiB. Heavy (about 1 GiB through the emulator),
+    /// so it runs under `make memory`, not `make test`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["BLOBFERRY_MEMORY_BLOBS"] != nil))
+    func peakMemoryOfAConsumerCopyingLargeBlobs() async throws {
+        let count = Int(ProcessInfo.processInfo.environment["BLOBFERRY_MEMORY_BLOBS"] ?? "") ?? 12
+        let harness = try await MigrationHarness(name: "memory")
+        let expected = try await harness.seed((0..<count).map { "big/\($0)" }) { _ in 80 * Self.mebibyte }
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        var environment = try harness.environment()
+        environment["BLOBFERRY_CONCURRENCY"] = "64"
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("bf-memory-\(UUID()).log").path
+        let consumer = try LocalProcess(
+            "/usr/bin/time", ["-f", "peak-rss-kib %M", MigrationHarness.binary("blobferry-consumer")],
+            environment: environment, logFile: log)
+        #expect(try await consumer.exitStatus(timeout: 900) == 0)
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        let peak = output.split(separator: "\n").last { $0.hasPrefix("peak-rss-kib ") }
+            .flatMap { Int($0.dropFirst("peak-rss-kib ".count)) } ?? -1
+        print("memory: \(count) blobs of 80 MiB, consumer peak RSS \(peak / 1024) MiB")
+        #expect(peak > 0 && peak < 512 * 1024, "peak RSS \(peak / 1024) MiB")
+        #expect(try await harness.mismatches(expected) == [])
+    }
 }
