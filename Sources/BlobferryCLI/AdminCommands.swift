@@ -31,7 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
             print(json ? try status.json() : status.text(allPartitions: allPartitions))
             if failed > 0 {
                 for failure in try await store.failures(limit: failed) {
-                    print("failed: \(failure.key): \(failure.reason)")
+                    print("failed: \(failure.key.escapedForDisplay): \(failure.reason)")
                 }
             }
             return 0
@@ -68,10 +68,12 @@ struct VerifyCommand: AsyncParsableCommand {
                 s3: try Runtime.s3Client(settings: settings, http: http),
                 destinationPrefix: settings.destination.prefix, concurrency: concurrency, logger: logger)
             let report = try await verifier.run(prefix: prefix)
-            for name in report.missing.prefix(show) { print("missing: \(name)") }
-            for name in report.mismatched.prefix(show) { print("different: \(name)") }
+            for name in report.missing.prefix(show) { print("missing: \(name.escapedForDisplay)") }
+            for name in report.mismatched.prefix(show) { print("different: \(name.escapedForDisplay)") }
+            for (name, reason) in report.errors.prefix(show) { print("error: \(name.escapedForDisplay): \(reason)") }
+            let identical = report.checked - report.missing.count - report.mismatched.count - report.errors.count
             print(
-                "verified \(report.checked) blobs (\(report.bytes) bytes): \(report.checked - report.missing.count - report.mismatched.count) identical, \(report.missing.count) missing, \(report.mismatched.count) different"
+                "verified \(report.checked) blobs (\(report.bytes) bytes): \(identical) identical, \(report.missing.count) missing, \(report.mismatched.count) different, \(report.errors.count) could not be compared"
             )
             return report.isClean ? 0 : 1
         }

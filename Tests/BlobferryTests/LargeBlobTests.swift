@@ -1,3 +1,4 @@
+import BlobferryCrypto
 import BlobferryTestSupport
 import Foundation
 import Testing
@@ -39,6 +40,19 @@ struct LargeBlobTests {
         #expect(head?.metadata["origin"] == "harness")
         #expect(head?.contentType == "application/x-test")
         #expect(try await harness.s3.listMultipartUploads() == [])
+
+        // verify hashes every object as it streams, multipart ones included...
+        let clean = try await harness.run("blobferry", ["verify"], label: "verify")
+        #expect(clean.status == 0 && clean.output.contains("\(sizes.count) identical"), "\(clean.output)")
+        // ...and names what differs or is missing.
+        let tampered = [UInt8](repeating: 7, count: 100)
+        _ = try await harness.s3.putObject(
+            key: "large/just-above", body: tampered, contentMD5: Base64.encode(Digest.md5(tampered)))
+        try await harness.s3.deleteObject(key: "small/neighbour")
+        let dirty = try await harness.run("blobferry", ["verify"], label: "verify-dirty")
+        #expect(dirty.status == 1, "\(dirty.output)")
+        #expect(dirty.output.contains("different: large/just-above"), "\(dirty.output)")
+        #expect(dirty.output.contains("missing: small/neighbour"), "\(dirty.output)")
     }
 
     @Test func partSizeGrowsToStayWithinTenThousandParts() {
@@ -70,7 +84,8 @@ struct LargeBlobTests {
             environment: environment, logFile: log)
         #expect(try await consumer.exitStatus(timeout: 900) == 0)
         let output = try String(contentsOfFile: log, encoding: .utf8)
-        let peak = output.split(separator: "\n").last { $0.hasPrefix("peak-rss-kib ") }
+        let peak =
+            output.split(separator: "\n").last { $0.hasPrefix("peak-rss-kib ") }
             .flatMap { Int($0.dropFirst("peak-rss-kib ".count)) } ?? -1
         print("memory: \(count) blobs of 80 MiB, consumer peak RSS \(peak / 1024) MiB")
         #expect(peak > 0 && peak < 512 * 1024, "peak RSS \(peak / 1024) MiB")

@@ -77,6 +77,13 @@ public final class AzureBlobClient: Sendable {
             etag: response.header("etag"))
     }
 
+    /// A blob's MD5 and size, hashed as the body streams in.
+    public func digestBlob(_ name: String) async throws -> StreamedDigest {
+        let digest = StreamedDigest.Accumulator()
+        _ = try await send("GET", blob: name, operation: "Get Blob", bodyHandler: digest.consume)
+        return digest.result()
+    }
+
     /// A blob's size and properties without its bytes.
     public func getBlobProperties(_ name: String) async throws -> BlobItem {
         let response = try await send("HEAD", blob: name, operation: "Get Blob Properties")

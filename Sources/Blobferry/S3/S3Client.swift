@@ -80,6 +80,14 @@ public final class S3Client: Sendable {
         try await send("GET", key: key, operation: "GetObject").body
     }
 
+    /// An object's MD5 and size, hashed as the body streams in (verify never holds a body,
+    /// whatever the object's size).
+    public func digestObject(key: String) async throws -> StreamedDigest {
+        let digest = StreamedDigest.Accumulator()
+        _ = try await send("GET", key: key, operation: "GetObject", bodyHandler: digest.consume)
+        return digest.result()
+    }
+
     /// Checks that the bucket exists and the credentials reach it (every consumer's
     /// preflight). A HEAD has no body, so S3's error code is inferred from the status.
     public func checkAccess() async throws {
@@ -188,7 +196,7 @@ public final class S3Client: Sendable {
     /// refuse for its length fails here, before anything is sent.
     func send(
         _ method: String, key: String?, query: [(String, String)] = [], headers: [HTTPHeader] = [],
-        body: [UInt8] = [], operation: String
+        body: [UInt8] = [], operation: String, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) async throws -> HTTPResponse {
         if let key, key.utf8.count > Self.maxKeyBytes {
             throw RemoteError(
@@ -202,7 +210,8 @@ public final class S3Client: Sendable {
             path = "/"
         }
         return try await executor.send(
-            method, path: path, query: query, headers: headers, body: body, operation: operation)
+            method, path: path, query: query, headers: headers, body: body, operation: operation,
+            bodyHandler: bodyHandler)
     }
 
     private static func metadataHeaders(_ metadata: [String: String]) -> [HTTPHeader] {

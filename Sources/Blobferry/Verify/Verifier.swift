@@ -12,7 +12,10 @@ public struct Verifier: Sendable {
         public var bytes = 0
         public var missing: [String] = []
         public var mismatched: [String] = []
-        public var isClean: Bool { missing.isEmpty && mismatched.isEmpty }
+        /// Blobs that could not be compared (after retries), with the reason: one bad
+        /// object does not abort a verification of millions.
+        public var errors: [(name: String, reason: String)] = []
+        public var isClean: Bool { missing.isEmpty && mismatched.isEmpty && errors.isEmpty }
     }
 
     let azure: AzureBlobClient
@@ -47,7 +50,7 @@ public struct Verifier: Sendable {
         return report
     }
 
-    private enum Finding: Sendable { case same(Int), missing(String), different(String) }
+    private enum Finding: Sendable { case same(Int), missing(String), different(String), error(String, String) }
 
     private func check(_ blobs: [BlobItem], into report: inout Report) async throws {
         try await withThrowingTaskGroup(of: Finding.self) { group in
@@ -62,6 +65,7 @@ public struct Verifier: Sendable {
                 case .same(let size): report.bytes += size
                 case .missing(let name): report.missing.append(name)
                 case .different(let name): report.mismatched.append(name)
+                case .error(let name, let reason): report.errors.append((name, reason))
                 }
                 if let blob = pending.next() { group.addTask { try await compare(blob) } }
             }
@@ -69,11 +73,21 @@ public struct Verifier: Sendable {
     }
 
     private func compare(_ blob: BlobItem) async throws -> Finding {
-        let key = destinationPrefix + blob.name
-        let stored: [UInt8]
         do {
-            stored = try await retry.run(logger: logger, what: "reading \(key) from S3") {
-                try await s3.getObject(key: key)
+            return try await compareOrThrow(blob)
+        } catch let error as RemoteError where error.kind != .authorization {
+            return .error(blob.name, error.description)
+        }
+    }
+
+    /// Hashes the S3 object as it streams (and the source too when the listing has no
+    /// Content-MD5), holding no body.
+    private func compareOrThrow(_ blob: BlobItem) async throws -> Finding {
+        let key = destinationPrefix + blob.name
+        let stored: StreamedDigest
+        do {
+            stored = try await retry.run(logger: logger, what: "reading \(key.escapedForDisplay) from S3") {
+                try await s3.digestObject(key: key)
             }
         } catch let error as RemoteError where error.kind == .notFound || error.code == "KeyTooLongError" {
             return .missing(blob.name)
@@ -82,12 +96,13 @@ public struct Verifier: Sendable {
         if let md5 = blob.contentMD5, !md5.isEmpty {
             expected = md5
         } else {
-            let source = try await retry.run(logger: logger, what: "reading \(blob.name) from Azure") {
-                try await azure.getBlob(blob.name).body
+            let source = try await retry.run(logger: logger, what: "reading \(blob.name.escapedForDisplay) from Azure")
+            {
+                try await azure.digestBlob(blob.name)
             }
-            expected = Base64.encode(Digest.md5(source))
+            expected = Base64.encode(source.md5)
         }
-        return Base64.encode(Digest.md5(stored)) == expected && stored.count == blob.size
-            ? .same(stored.count) : .different(blob.name)
+        return Base64.encode(stored.md5) == expected && stored.size == blob.size
+            ? .same(stored.size) : .different(blob.name)
     }
 }
