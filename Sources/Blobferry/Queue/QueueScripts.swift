@@ -40,6 +40,32 @@ enum QueueScripts {
           end
           return KEYS[n]
         end
+        -- Moves keys named in ARGV pairs (key, queue index) from `hash` to the back of their
+        -- queues; `forget` (optional) is a hash whose entry for the key is dropped too.
+        local function move_back(hash, first_queue, forget)
+          for i = 1, #ARGV, 2 do key_at(ARGV[i + 1], first_queue) end
+          local moved = 0
+          for i = 1, #ARGV, 2 do
+            if redis.call('HDEL', hash, ARGV[i]) == 1 then
+              redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i])
+              if forget then redis.call('HDEL', forget, ARGV[i]) end
+              moved = moved + 1
+            end
+          end
+          return moved
+        end
+        -- Charges `key` one attempt in the attempts hash: back of `queue` (1), or, out of
+        -- attempts, into the failed hash with `reason` (2; 0 if it was there already).
+        local function charge_attempt(attempts_hash, failed_hash, key, queue, max_attempts, reason)
+          local attempts = redis.call('HINCRBY', attempts_hash, key, 1)
+          if attempts < max_attempts then
+            redis.call('LPUSH', queue, key)
+            return 1
+          end
+          redis.call('HDEL', attempts_hash, key)
+          local why = reason or ('claimed ' .. attempts .. ' times by consumers that stopped heartbeating')
+          return redis.call('HSET', failed_hash, key, why) == 1 and 2 or 0
+        end
 
         """
 
@@ -225,15 +251,7 @@ enum QueueScripts {
     /// Returns how many keys this consumer still held and moved.
     static let release = script(
         """
-        for i = 1, #ARGV, 2 do key_at(ARGV[i + 1], 2) end
-        local moved = 0
-        for i = 1, #ARGV, 2 do
-          if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
-            redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i])
-            moved = moved + 1
-          end
-        end
-        return moved
+        return move_back(KEYS[1], 2, nil)
         """)
 
     /// Counts one attempt for each key this consumer still holds and hands it back to the
@@ -255,14 +273,8 @@ enum QueueScripts {
         for i = 2, #ARGV, 3 do
           local key, slot, reason = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
           if redis.call('HDEL', KEYS[1], key) == 1 and redis.call('SISMEMBER', KEYS[slot + 1], key) == 0 then
-            local attempts = redis.call('HINCRBY', KEYS[4], key, 1)
-            if attempts >= maxAttempts then
-              if redis.call('HSET', KEYS[3], key, reason) == 1 then failed = failed + 1 end
-              redis.call('HDEL', KEYS[4], key)
-            else
-              redis.call('LPUSH', KEYS[slot], key)
-              requeued = requeued + 1
-            end
+            local outcome = charge_attempt(KEYS[4], KEYS[3], key, KEYS[slot], maxAttempts, reason)
+            if outcome == 1 then requeued = requeued + 1 elseif outcome == 2 then failed = failed + 1 end
           end
         end
         if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
@@ -323,17 +335,10 @@ enum QueueScripts {
             if redis.call('SISMEMBER', KEYS[slot + 1], key) == 1 then
               redis.call('HDEL', KEYS[4], key)
             else
-              local attempts = redis.call('HINCRBY', KEYS[4], key, 1)
-              if attempts >= maxAttempts then
-                local reason = 'claimed ' .. attempts .. ' times by consumers that stopped heartbeating'
-                if redis.call('HSET', KEYS[3], key, reason) == 1 then failed = failed + 1 end
-                redis.call('HDEL', KEYS[4], key)
-              else
-                -- To the back of the line: a key that keeps killing consumers should not
-                -- be the next thing every consumer takes.
-                redis.call('LPUSH', KEYS[slot], key)
-                requeued = requeued + 1
-              end
+              -- To the back of the line: a key that keeps killing consumers should not be
+              -- the next thing every consumer takes.
+              local outcome = charge_attempt(KEYS[4], KEYS[3], key, KEYS[slot], maxAttempts, nil)
+              if outcome == 1 then requeued = requeued + 1 elseif outcome == 2 then failed = failed + 1 end
             end
           end
         end
@@ -385,15 +390,7 @@ enum QueueScripts {
     /// KEYS: failed, stats, attempts, then queues. ARGV: pairs key, index of its queue in KEYS.
     static let requeueFailed = script(
         """
-        for i = 1, #ARGV, 2 do key_at(ARGV[i + 1], 4) end
-        local moved = 0
-        for i = 1, #ARGV, 2 do
-          if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
-            redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i])
-            redis.call('HDEL', KEYS[3], ARGV[i])
-            moved = moved + 1
-          end
-        end
+        local moved = move_back(KEYS[1], 4, KEYS[3])
         if moved > 0 then
           redis.call('HINCRBY', KEYS[2], 'failed', -moved)
           redis.call('HINCRBY', KEYS[2], 'requeued_failed', moved)

@@ -5,25 +5,26 @@ import Logging
 /// briefly busy service, and turns a failure into the one line that names what to fix.
 enum Preflight {
     static func checkSource(_ azure: AzureBlobClient, logger: Logger) async throws {
-        do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the source container") {
-                try await azure.checkAccess()
-            }
-        } catch let error as RemoteError {
-            throw error.asStartupError(
-                what: "source container '\(azure.container)'",
-                credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING")
-        }
+        try await check(
+            "source container '\(azure.container)'",
+            credentials: "AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING", logger: logger
+        ) { try await azure.checkAccess() }
     }
 
     static func checkDestination(_ s3: S3Client, logger: Logger) async throws {
+        try await check(
+            "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+            logger: logger
+        ) { try await s3.checkAccess() }
+    }
+
+    private static func check(
+        _ what: String, credentials: String, logger: Logger, _ probe: @Sendable () async throws -> Void
+    ) async throws {
         do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the destination bucket") {
-                try await s3.checkAccess()
-            }
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the \(what)", probe)
         } catch let error as RemoteError {
-            throw error.asStartupError(
-                what: "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+            throw error.asStartupError(what: what, credentials: credentials)
         }
     }
 }
