@@ -163,7 +163,10 @@ public final class XMLPushParser {
         userData.map { Unmanaged<XMLPushParser>.fromOpaque($0).takeUnretainedValue() }
     }
 
-    private static let callbacks: xmlSAXHandler = {
+    /// Written once (a `let` initialised lazily and thread-safely by Swift) and only read
+    /// after: libxml2 copies it into each parser context, so sharing it is safe although
+    /// the C struct of function pointers cannot be declared `Sendable`.
+    nonisolated(unsafe) private static let callbacks: xmlSAXHandler = {
         var sax = xmlSAXHandler()
         sax.initialized = UInt32(truncatingIfNeeded: XML_SAX2_MAGIC)
         sax.startElementNs = { userData, localName, _, _, _, _, attributeCount, _, attributes in

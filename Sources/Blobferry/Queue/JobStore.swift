@@ -11,6 +11,9 @@ import Logging
 /// window is the job's `redis_outage_seconds`); after that it throws
 /// `BlobferryError(.unreachable)` and the process exits non-zero with its work intact
 /// in Redis.
+///
+/// `@unchecked Sendable`: the one mutable part, the hiredis connection, is only touched
+/// inside blocks run on `queue` (a serial queue); everything else is immutable.
 public final class JobStore: @unchecked Sendable {
     public let keys: JobKeys
     private let queue = DispatchQueue(label: "blobferry.redis")

@@ -6,7 +6,13 @@ import Synchronization
 /// "finish or hand back what is in flight, then exit 0" rather than dying mid-copy.
 public final class StopSignal: Sendable {
     private let stopping = Atomic<Bool>(false)
-    private let sources = Mutex<[DispatchSourceSignal]>([])
+    private let sources = Mutex<[RetainedSource]>([])
+
+    /// A signal source kept alive for the life of the process. `@unchecked`: it is never
+    /// touched again after `resume()`, only retained.
+    private struct RetainedSource: @unchecked Sendable {
+        let source: DispatchSourceSignal
+    }
 
     public init() {}
 
@@ -17,7 +23,8 @@ public final class StopSignal: Sendable {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in stop() }
             source.resume()
-            sources.withLock { $0.append(source) }
+            let retained = RetainedSource(source: source)
+            sources.withLock { $0.append(retained) }
         }
     }
 
