@@ -132,6 +132,25 @@ struct CopyLoopTests {
         #expect(state.held.isEmpty && state.queued.isEmpty)
     }
 
+    /// Issue 8.5: after a reconnect (Redis away, perhaps longer than a lease) a consumer
+    /// does not reap anyone for one lease period, so live consumers whose leases ran out
+    /// during the outage get to heartbeat first.
+    @Test func noReapingForOneLeaseAfterAReconnect() async throws {
+        let queue = FakeWorkQueue([])
+        let keeper = LeaseKeeper(queue: queue, leaseSeconds: 1.5, logger: Logger(label: "lease-test"))
+        let heartbeats = Task { await keeper.run() }
+        defer { heartbeats.cancel() }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        await queue.reconnect()
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        let duringGrace = await queue.snapshot().reapFlags
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let after = await queue.snapshot().reapFlags
+        #expect(duringGrace.first == true, "reaps before any reconnect")
+        #expect(duringGrace.dropFirst().allSatisfy { !$0 } && duringGrace.count >= 2, "\(duringGrace)")
+        #expect(after.last == true, "reaps again once a lease has passed: \(after)")
+    }
+
     static let accessDenied = RemoteError(
         service: .s3, kind: .authorization, status: 403, code: "AccessDenied", message: "denied")
 }
@@ -147,6 +166,7 @@ actor FakeWorkQueue: WorkQueue {
         var attempts: [String: Int]
         var stolen: Set<String>
         var left: Bool
+        var reapFlags: [Bool] = []
     }
 
     nonisolated let partitionCount = 2
@@ -229,8 +249,12 @@ actor FakeWorkQueue: WorkQueue {
 
     /// On the chosen heartbeat, plays a reaper and another consumer: everything held (and
     /// queued) is taken away and copied elsewhere, and this run is told its lease lapsed.
+    /// The connection was re-established (replies may have been lost).
+    func reconnect() { generation += 1 }
+
     func heartbeat(reap: Bool) async throws -> HeartbeatResult {
         heartbeats += 1
+        state.reapFlags.append(reap)
         guard heartbeats == stealOnHeartbeat else {
             return HeartbeatResult(lostLease: false, expired: 0, requeued: 0, failed: 0)
         }
