@@ -30,7 +30,7 @@ struct CopyLoopTests {
     ) async throws -> BlobferryError? {
         let loop = CopyLoop(
             queue: queue, copier: copier, settings: settings, stopSignal: stop, counters: ProgressCounters(),
-            logger: Logger(label: "copy-loop-test"))
+            concurrency: AdaptiveConcurrency(maximum: settings.concurrency), logger: Logger(label: "copy-loop-test"))
         return try await loop.run()
     }
 

@@ -34,6 +34,7 @@ public final class Consumer: Sendable {
     let stopSignal: StopSignal
     let logger: Logger
     let counters = ProgressCounters()
+    let concurrency: AdaptiveConcurrency
 
     public init(
         settings: Settings, store: JobStore, azure: AzureBlobClient, s3: S3Client, stopSignal: StopSignal,
@@ -47,9 +48,13 @@ public final class Consumer: Sendable {
         self.s3 = s3
         self.stopSignal = stopSignal
         self.logger = logger
+        let concurrency = AdaptiveConcurrency(maximum: settings.consumer.concurrency)
+        self.concurrency = concurrency
+        var retry = RetryPolicy(maxAttempts: settings.consumer.maxAttempts)
+        retry.onThrottle = { concurrency.throttled() }
         self.copier = BlobCopier(
             azure: azure, s3: s3, destinationPrefix: settings.destination.prefix,
-            retry: RetryPolicy(maxAttempts: settings.consumer.maxAttempts),
+            retry: retry,
             multipartThreshold: settings.consumer.multipartThreshold, partSize: settings.consumer.partSize,
             partsInFlight: 4,
             memory: MemoryBudget(
@@ -79,7 +84,7 @@ public final class Consumer: Sendable {
             maxAttempts: settings.consumer.maxAttempts)
         let loop = CopyLoop(
             queue: queue, copier: copier, settings: settings.consumer, stopSignal: stopSignal, counters: counters,
-            logger: logger)
+            concurrency: concurrency, logger: logger)
         let stoppedBy = try await loop.run()
         return summary(since: started, stoppedBy: stoppedBy)
     }

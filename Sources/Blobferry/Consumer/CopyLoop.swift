@@ -12,6 +12,8 @@ struct CopyLoop {
     let settings: ConsumerSettings
     let stopSignal: StopSignal
     let counters: ProgressCounters
+    /// Copies in flight, halved on throttling and grown back on success.
+    let concurrency: AdaptiveConcurrency
     let logger: Logger
 
     /// Runs until the job is complete, a stop signal, or a stop for credentials; returns
@@ -31,7 +33,7 @@ struct CopyLoop {
                 if state.pending.count < settings.concurrency {
                     try await claimMore(&state)
                 }
-                while state.running < settings.concurrency, let item = state.pending.popFirst() {
+                while state.running < concurrency.limit, let item = state.pending.popFirst() {
                     state.start(item)
                     group.addTask { [copier] in (item, await copier.copy(item)) }
                 }
@@ -83,6 +85,7 @@ struct CopyLoop {
             counters.record(outcome)
             state.acks.append((item, outcome))
             if case .copied = outcome {
+                concurrency.succeeded()
                 state.consecutiveRefusals = 0
                 state.copiedAny = true
             }

@@ -60,6 +60,17 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// A service saying "slow down" (429, 503 ServerBusy / SlowDown / ServiceUnavailable,
+    /// Azure's 500 OperationTimedOut, S3's throttling codes): retried for as long as it
+    /// takes, never charged to a key's attempts, and a signal to send less.
+    public var isThrottling: Bool {
+        if status == 429 || status == 503 { return true }
+        if let code, ["SlowDown", "ServerBusy", "OperationTimedOut", "RequestLimitExceeded", "Throttling"].contains(code) {
+            return true
+        }
+        return false
+    }
+
     /// Classifies an HTTP response that was not a success.
     static func from(response: HTTPResponse, service: Service, operation: String) -> RemoteError {
         let code =
