@@ -40,6 +40,11 @@ public final class HTTPEngine: @unchecked Sendable {
     /// Counters since the engine started.
     public var statistics: HTTPEngineStatistics { core.statistics }
 
+    /// The CA file TLS transfers verify against (`HTTPEngineConfiguration.caBundlePath`,
+    /// `SSL_CERT_FILE` or curl's built-in bundle), nil when curl has none built in and its
+    /// own defaults apply.
+    public var caBundlePath: String? { core.caFile }
+
     /// Fails what is in flight with `.engineStopped`, stops the engine thread and waits
     /// for it to exit. Later `execute` calls throw `.engineStopped`. Idempotent.
     public func shutdown() { core.shutdown() }
@@ -64,6 +69,8 @@ final class EngineCore: @unchecked Sendable {
     /// excepted, which curl allows from any thread).
     private let multi: UnsafeMutableRawPointer
     private let connectTimeoutMilliseconds: Int
+    /// CURLOPT_CAINFO for every transfer, nil to leave curl's built-in defaults.
+    let caFile: String?
     private let lock = NSLock()
     private var shared = Shared()
     private let finished = DispatchGroup()
@@ -92,6 +99,38 @@ final class EngineCore: @unchecked Sendable {
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, total)
         connectTimeoutMilliseconds = max(1, Int((configuration.connectTimeout * 1000).rounded(.up)))
+        do {
+            caFile = try EngineCore.caFile(
+                configured: configuration.caBundlePath, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            curl_multi_cleanup(multi)
+            throw error
+        }
+    }
+
+    /// The CA file to verify servers against: the configured one, else `SSL_CERT_FILE`,
+    /// else the bundle curl was built with (nil when it has none). A file named by the
+    /// caller or the environment must be a readable file: otherwise every HTTPS transfer
+    /// would fail later with a less direct message.
+    static func caFile(configured: String?, environment: [String: String]) throws -> String? {
+        let chosen: (path: String, origin: String)
+        if let configured {
+            chosen = (configured, "CA bundle")
+        } else if let variable = environment["SSL_CERT_FILE"], !variable.isEmpty {
+            chosen = (variable, "CA bundle (SSL_CERT_FILE)")
+        } else {
+            guard let builtIn = bf_curl_builtin_cainfo() else { return nil }
+            return String(cString: builtIn)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: chosen.path, isDirectory: &isDirectory) else {
+            throw HTTPError(code: .invalidRequest, message: "\(chosen.origin) \(chosen.path) does not exist")
+        }
+        guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: chosen.path) else {
+            throw HTTPError(
+                code: .invalidRequest, message: "\(chosen.origin) \(chosen.path) is not a readable file")
+        }
+        return chosen.path
     }
 
     deinit { curl_multi_cleanup(multi) }
@@ -238,7 +277,7 @@ final class EngineCore: @unchecked Sendable {
         } else {
             return HTTPError(code: .transport, message: "curl_easy_init failed (host \(transfer.host))")
         }
-        let code = transfer.configure(easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds)
+        let code = transfer.configure(easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile)
         guard code == CURLE_OK else {
             let error = EngineCore.error(for: code, easy: easy, transfer: transfer)
             recycle(easy)

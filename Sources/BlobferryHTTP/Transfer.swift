@@ -109,8 +109,9 @@ final class Transfer: @unchecked Sendable {
         headerList = try CurlHeaderList(lines: lines)
     }
 
-    /// Sets every option of this transfer on a freshly reset easy handle.
-    func configure(_ easy: EasyHandle, connectTimeoutMilliseconds: Int) -> CURLcode {
+    /// Sets every option of this transfer on a freshly reset easy handle; `caFile` is the
+    /// engine's CURLOPT_CAINFO (nil: curl's built-in default).
+    func configure(_ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?) -> CURLcode {
         let handle = easy.raw
         let context = Unmanaged.passUnretained(self).toOpaque()
         easy.errorBuffer.pointee = 0
@@ -124,6 +125,7 @@ final class Transfer: @unchecked Sendable {
         set(bf_easy_setopt_long(handle, CURLOPT_PATH_AS_IS, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
         set(bf_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMilliseconds))
+        if let caFile { set(bf_easy_setopt_string(handle, CURLOPT_CAINFO, caFile)) }
         if timeoutMilliseconds > 0 {
             set(bf_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMilliseconds))
         }
