@@ -21,7 +21,9 @@
 # ("blobferry rclone"), BENCH_LATENCY_MS (20, added to every Azure request), BENCH_MEAN_BYTES
 # (33792), BENCH_CONCURRENCY (64: blobferry's concurrency and rclone's --transfers/--checkers),
 # BENCH_PERF=1 (record the blobferry consumer with `perf record -g` into .run/bench/perf-*.data;
-# perf's overhead makes that run's numbers worthless), BENCH_KEEP=1 (leave the services up).
+# BENCH_PERF_OPTIONS="--call-graph dwarf" for stacks through libcrypto, which has no frame
+# pointers; perf's overhead makes that run's numbers worthless), BENCH_KEEP=1 (leave the
+# services up).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -241,7 +243,9 @@ run_one() {
     if [[ $tool == blobferry ]]; then
         local redis_before redis_after calls_before calls_after consumer=("$BIN/blobferry-consumer")
         if [[ ${BENCH_PERF:-0} == 1 ]]; then
-            consumer=(perf record -g -o "$BLOBFERRY_RUN_DIR/perf-$mode-$run.data" -- "$BIN/blobferry-consumer")
+            # shellcheck disable=SC2206
+            consumer=(perf record ${BENCH_PERF_OPTIONS:--g} -o "$BLOBFERRY_RUN_DIR/perf-$mode-$run.data" --
+                "$BIN/blobferry-consumer")
         fi
         redis_before=$(redis_cpu)
         calls_before=$(redis_calls)

@@ -125,7 +125,15 @@ final class Transfer: @unchecked Sendable {
         set(bf_easy_setopt_long(handle, CURLOPT_PATH_AS_IS, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
         set(bf_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMilliseconds))
-        if let caFile { set(bf_easy_setopt_string(handle, CURLOPT_CAINFO, caFile)) }
+        if let caFile {
+            // The CA file alone, no CA directory: Debian's libcurl also has CURLOPT_CAPATH
+            // (/etc/ssl/certs) built in, and curl caches the parsed CA store (per multi
+            // handle, CURLOPT_CA_CACHE_TIMEOUT, 24 h) only when no CA path is set. Without
+            // the cache every new connection parsed the whole bundle again: about 20 ms of
+            // CPU and 0.8 MB per connection with Debian's 140 certificates.
+            set(bf_easy_setopt_string(handle, CURLOPT_CAINFO, caFile))
+            set(bf_easy_setopt_string(handle, CURLOPT_CAPATH, nil))
+        }
         if timeoutMilliseconds > 0 {
             set(bf_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMilliseconds))
         }
