@@ -68,6 +68,12 @@ final class EngineCore: @unchecked Sendable {
     /// The multi handle, owned here; only the engine thread uses it (curl_multi_wakeup
     /// excepted, which curl allows from any thread).
     private let multi: UnsafeMutableRawPointer
+    /// A share handle holding TLS sessions (CURL_LOCK_DATA_SSL_SESSION), set on every easy
+    /// handle: without it each easy handle keeps its own sessions, so a new connection
+    /// resumed a session only when it happened to get the pooled handle that had one. No
+    /// lock callbacks: every handle that uses it lives on the engine thread. (The multi
+    /// handle already shares connections, DNS and the CA store.)
+    private let share: UnsafeMutableRawPointer
     private let connectTimeoutMilliseconds: Int
     /// CURLOPT_CAINFO for every transfer, nil to leave curl's built-in defaults.
     let caFile: String?
@@ -89,10 +95,16 @@ final class EngineCore: @unchecked Sendable {
             throw HTTPError(
                 code: .transport, message: "curl_global_init failed", curlCode: Int32(curlGlobalInit.rawValue))
         }
-        guard let multi = curl_multi_init() else {
-            throw HTTPError(code: .transport, message: "curl_multi_init failed")
+        guard let share = curl_share_init() else {
+            throw HTTPError(code: .transport, message: "curl_share_init failed")
+        }
+        let shared = bf_share_setopt_share(share, CURL_LOCK_DATA_SSL_SESSION)
+        guard shared == CURLSHE_OK, let multi = curl_multi_init() else {
+            curl_share_cleanup(share)
+            throw HTTPError(code: .transport, message: "curl_multi_init or curl_share_setopt failed")
         }
         self.multi = multi
+        self.share = share
         let perHost = max(1, configuration.maxConnectionsPerHost)
         let total = max(perHost, configuration.maxTotalConnections)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, perHost)
@@ -104,6 +116,7 @@ final class EngineCore: @unchecked Sendable {
                 configured: configuration.caBundlePath, environment: ProcessInfo.processInfo.environment)
         } catch {
             curl_multi_cleanup(multi)
+            curl_share_cleanup(share)
             throw error
         }
     }
@@ -133,7 +146,13 @@ final class EngineCore: @unchecked Sendable {
         return chosen.path
     }
 
-    deinit { curl_multi_cleanup(multi) }
+    deinit {
+        // Connections first (they belong to the multi handle), then the easy handles that
+        // still point at the share, then the share itself.
+        curl_multi_cleanup(multi)
+        idleHandles.removeAll()
+        curl_share_cleanup(share)
+    }
 
     func start() {
         finished.enter()
@@ -277,7 +296,8 @@ final class EngineCore: @unchecked Sendable {
         } else {
             return HTTPError(code: .transport, message: "curl_easy_init failed (host \(transfer.host))")
         }
-        let code = transfer.configure(easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile)
+        let code = transfer.configure(
+            easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile, share: share)
         guard code == CURLE_OK else {
             let error = EngineCore.error(for: code, easy: easy, transfer: transfer)
             recycle(easy)

@@ -110,8 +110,10 @@ final class Transfer: @unchecked Sendable {
     }
 
     /// Sets every option of this transfer on a freshly reset easy handle; `caFile` is the
-    /// engine's CURLOPT_CAINFO (nil: curl's built-in default).
-    func configure(_ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?) -> CURLcode {
+    /// engine's CURLOPT_CAINFO (nil: curl's built-in default), `share` its share handle.
+    func configure(
+        _ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?, share: UnsafeMutableRawPointer
+    ) -> CURLcode {
         let handle = easy.raw
         let context = Unmanaged.passUnretained(self).toOpaque()
         easy.errorBuffer.pointee = 0
@@ -120,6 +122,7 @@ final class Transfer: @unchecked Sendable {
             if code == CURLE_OK { code = next() }
         }
         set(bf_easy_setopt_string(handle, CURLOPT_URL, url))
+        set(bf_easy_setopt_pointer(handle, CURLOPT_SHARE, share))
         set(bf_easy_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
         set(bf_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_PATH_AS_IS, 1))

@@ -239,3 +239,37 @@ struct HTTPEngineTLSTests {
         #expect(error?.curlCode == 60)
     }
 }
+
+/// TLS sessions are shared by every connection of an engine (a curl share handle).
+@Suite(.serialized)
+struct HTTPEngineTLSSessionTests {
+    /// Once one connection to a host has finished its handshake, later connections to that
+    /// host offer its session (an abbreviated handshake: no certificate chain sent, parsed
+    /// or verified again), not only the one that happens to get the same pooled easy
+    /// handle: without the share handle exactly one of these connections resumed.
+    /// Not all of them need to: curl offers the newest TLS 1.3 ticket to every connection,
+    /// and a server may refuse a ticket that was already used (RFC 8446 asks clients not to
+    /// reuse them; Python's server accepted 4 to 16 of 16 in a row), which costs a full
+    /// handshake, never a failure.
+    @Test func newConnectionsResumeTheSessionOfAnEarlierOne() async throws {
+        let pki = try await TestPKI()
+        let server = try TLSEchoServer(pki: pki)
+        var configuration = HTTPEngineConfiguration()
+        configuration.caBundlePath = pki.caFile
+        let engine = try HTTPEngine(configuration: configuration)
+        #expect(try await engine.execute(HTTPRequest(method: "GET", url: server.url("/close/first"))).status == 200)
+        let parallel = 24
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<parallel {
+                group.addTask {
+                    try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/\(300 + index)"))).status
+                }
+            }
+            for try await status in group { #expect(status == 200) }
+        }
+        #expect(engine.statistics.connectionsOpened == parallel + 1)
+        let stats = try await server.stats(engine)
+        #expect(stats["tls_handshakes"] == parallel + 1)
+        #expect((stats["tls_resumed"] ?? 0) >= 2, "\(stats)")
+    }
+}
