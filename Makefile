@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test chaos memory demo lint format compose-check services-start services-stop clean scale
+.PHONY: all deps build release test chaos memory demo lint format compose-check services-start services-stop clean scale bench
 
 all: build
 
@@ -55,6 +55,12 @@ demo: deps
 
 scale: deps
 	@scripts/scale.sh
+
+# blobferry against rclone, plain HTTP and HTTPS (stunnel, throwaway CA): prints objects/s,
+# CPU per object and peak RSS side by side. A benchmark, not a test: not part of make test.
+# Knobs: BENCH_BLOBS, BENCH_RUNS, BENCH_MODES, BENCH_LATENCY_MS (see scripts/bench.sh).
+bench: deps
+	@scripts/bench.sh
 
 compose-check:
 	@compose/validate.sh

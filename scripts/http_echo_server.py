@@ -10,8 +10,13 @@ Keep-alive HTTP/1.1, one thread per connection. Endpoints (any method unless not
   /slow/MS           waits MS milliseconds, then 200 "slow"
   /headers?k=v&...   200 with each query pair as a response header (repeats kept)
   /interim           a 103 Early Hints interim response, then 200 with X-Final: yes
-  /stats             JSON: connections accepted and requests served so far
+  /stats             JSON: connections accepted, requests served, and with TLS the
+                     handshakes completed and how many of them resumed a session
+  /close/...         200 "closing", then the server closes the connection
 HEAD gets the headers of the GET response without the body.
+
+--tls-cert FILE --tls-key FILE serve HTTPS instead (TLS 1.2 and 1.3, session tickets on),
+for the engine's certificate verification and TLS cost tests.
 
 --port N (0: any free port) and --port-file FILE (the bound port is written there once
 the socket listens). Exits when its parent process goes away, so a crashed test run
@@ -23,6 +28,7 @@ import http.server
 import json
 import os
 import signal
+import ssl
 import socket
 import sys
 import threading
@@ -31,7 +37,7 @@ import urllib.parse
 
 PATTERN = bytes(range(251))
 _lock = threading.Lock()
-_stats = {"connections": 0, "requests": 0}
+_stats = {"connections": 0, "requests": 0, "tls_handshakes": 0, "tls_resumed": 0}
 
 
 def pattern_bytes(n):
@@ -45,10 +51,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self):
-        super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with _lock:
             _stats["connections"] += 1
+        if isinstance(self.request, ssl.SSLSocket):
+            # The handshake runs here, on this connection's thread, not in accept().
+            self.request.do_handshake()
+            with _lock:
+                _stats["tls_handshakes"] += 1
+                _stats["tls_resumed"] += bool(self.request.session_reused)
+        super().setup()
 
     def log_message(self, format, *args):
         pass
@@ -131,6 +143,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
             self.wfile.flush()
             self.respond(200, b"final", headers=[("X-Final", "yes")])
+        elif top == "close":
+            self.close_connection = True
+            self.respond(200, b"closing", headers=[("Connection", "close")])
         elif top == "stats":
             with _lock:
                 doc = dict(_stats)
@@ -144,9 +159,18 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024
 
+    tls_context = None
+
+    def get_request(self):
+        sock, address = super().get_request()
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def handle_error(self, request, client_address):
-        # Clients that time out or cancel close their connection mid-response: expected.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        # Clients that time out or cancel close their connection mid-response, and clients
+        # that reject the certificate abort the handshake: expected.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
             return
         super().handle_error(request, client_address)
 
@@ -163,6 +187,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain allowed)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args()
     # A parent that spawns us from a thread with signals blocked (Swift's Process from a
     # dispatch worker) passes that mask on: unblock everything so SIGTERM stops us, and
@@ -170,6 +196,10 @@ def main():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
     server = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.tls_context = context
     port = server.server_address[1]
     if args.port_file:
         temporary = args.port_file + ".tmp"

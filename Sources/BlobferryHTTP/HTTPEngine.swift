@@ -40,6 +40,11 @@ public final class HTTPEngine: @unchecked Sendable {
     /// Counters since the engine started.
     public var statistics: HTTPEngineStatistics { core.statistics }
 
+    /// The CA file TLS transfers verify against (`HTTPEngineConfiguration.caBundlePath`,
+    /// `SSL_CERT_FILE` or curl's built-in bundle), nil when curl has none built in and its
+    /// own defaults apply.
+    public var caBundlePath: String? { core.caFile }
+
     /// Fails what is in flight with `.engineStopped`, stops the engine thread and waits
     /// for it to exit. Later `execute` calls throw `.engineStopped`. Idempotent.
     public func shutdown() { core.shutdown() }
@@ -63,7 +68,15 @@ final class EngineCore: @unchecked Sendable {
     /// The multi handle, owned here; only the engine thread uses it (curl_multi_wakeup
     /// excepted, which curl allows from any thread).
     private let multi: UnsafeMutableRawPointer
+    /// A share handle holding TLS sessions (CURL_LOCK_DATA_SSL_SESSION), set on every easy
+    /// handle: without it each easy handle keeps its own sessions, so a new connection
+    /// resumed a session only when it happened to get the pooled handle that had one. No
+    /// lock callbacks: every handle that uses it lives on the engine thread. (The multi
+    /// handle already shares connections, DNS and the CA store.)
+    private let share: UnsafeMutableRawPointer
     private let connectTimeoutMilliseconds: Int
+    /// CURLOPT_CAINFO for every transfer, nil to leave curl's built-in defaults.
+    let caFile: String?
     private let lock = NSLock()
     private var shared = Shared()
     private let finished = DispatchGroup()
@@ -82,19 +95,64 @@ final class EngineCore: @unchecked Sendable {
             throw HTTPError(
                 code: .transport, message: "curl_global_init failed", curlCode: Int32(curlGlobalInit.rawValue))
         }
-        guard let multi = curl_multi_init() else {
-            throw HTTPError(code: .transport, message: "curl_multi_init failed")
+        guard let share = curl_share_init() else {
+            throw HTTPError(code: .transport, message: "curl_share_init failed")
+        }
+        let shared = bf_share_setopt_share(share, CURL_LOCK_DATA_SSL_SESSION)
+        guard shared == CURLSHE_OK, let multi = curl_multi_init() else {
+            curl_share_cleanup(share)
+            throw HTTPError(code: .transport, message: "curl_multi_init or curl_share_setopt failed")
         }
         self.multi = multi
+        self.share = share
         let perHost = max(1, configuration.maxConnectionsPerHost)
         let total = max(perHost, configuration.maxTotalConnections)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, perHost)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, total)
         connectTimeoutMilliseconds = max(1, Int((configuration.connectTimeout * 1000).rounded(.up)))
+        do {
+            caFile = try EngineCore.caFile(
+                configured: configuration.caBundlePath, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            curl_multi_cleanup(multi)
+            curl_share_cleanup(share)
+            throw error
+        }
     }
 
-    deinit { curl_multi_cleanup(multi) }
+    /// The CA file to verify servers against: the configured one, else `SSL_CERT_FILE`,
+    /// else the bundle curl was built with (nil when it has none). A file named by the
+    /// caller or the environment must be a readable file: otherwise every HTTPS transfer
+    /// would fail later with a less direct message.
+    static func caFile(configured: String?, environment: [String: String]) throws -> String? {
+        let chosen: (path: String, origin: String)
+        if let configured {
+            chosen = (configured, "CA bundle")
+        } else if let variable = environment["SSL_CERT_FILE"], !variable.isEmpty {
+            chosen = (variable, "CA bundle (SSL_CERT_FILE)")
+        } else {
+            guard let builtIn = bf_curl_builtin_cainfo() else { return nil }
+            return String(cString: builtIn)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: chosen.path, isDirectory: &isDirectory) else {
+            throw HTTPError(code: .invalidRequest, message: "\(chosen.origin) \(chosen.path) does not exist")
+        }
+        guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: chosen.path) else {
+            throw HTTPError(
+                code: .invalidRequest, message: "\(chosen.origin) \(chosen.path) is not a readable file")
+        }
+        return chosen.path
+    }
+
+    deinit {
+        // Connections first (they belong to the multi handle), then the easy handles that
+        // still point at the share, then the share itself.
+        curl_multi_cleanup(multi)
+        idleHandles.removeAll()
+        curl_share_cleanup(share)
+    }
 
     func start() {
         finished.enter()
@@ -238,7 +296,8 @@ final class EngineCore: @unchecked Sendable {
         } else {
             return HTTPError(code: .transport, message: "curl_easy_init failed (host \(transfer.host))")
         }
-        let code = transfer.configure(easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds)
+        let code = transfer.configure(
+            easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile, share: share)
         guard code == CURLE_OK else {
             let error = EngineCore.error(for: code, easy: easy, transfer: transfer)
             recycle(easy)

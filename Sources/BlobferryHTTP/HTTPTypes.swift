@@ -142,6 +142,13 @@ public struct HTTPEngineConfiguration: Sendable {
     public var maxTotalConnections: Int = 512
     /// Limit for establishing one connection (TCP and TLS), in seconds.
     public var connectTimeout: TimeInterval = 10
+    /// The file of CA certificates (PEM) that servers' certificates are verified against
+    /// (CURLOPT_CAINFO); it replaces the system's trust store. nil: the `SSL_CERT_FILE`
+    /// environment variable when set (the variable OpenSSL, Go programs such as rclone and
+    /// the curl tool honour), else the bundle libcurl was built with. Certificate and host
+    /// name verification are always on. The engine refuses to start when a file given here
+    /// or in `SSL_CERT_FILE` cannot be read.
+    public var caBundlePath: String? = nil
 
     public init() {}
 }

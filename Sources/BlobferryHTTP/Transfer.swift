@@ -109,8 +109,11 @@ final class Transfer: @unchecked Sendable {
         headerList = try CurlHeaderList(lines: lines)
     }
 
-    /// Sets every option of this transfer on a freshly reset easy handle.
-    func configure(_ easy: EasyHandle, connectTimeoutMilliseconds: Int) -> CURLcode {
+    /// Sets every option of this transfer on a freshly reset easy handle; `caFile` is the
+    /// engine's CURLOPT_CAINFO (nil: curl's built-in default), `share` its share handle.
+    func configure(
+        _ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?, share: UnsafeMutableRawPointer
+    ) -> CURLcode {
         let handle = easy.raw
         let context = Unmanaged.passUnretained(self).toOpaque()
         easy.errorBuffer.pointee = 0
@@ -119,11 +122,21 @@ final class Transfer: @unchecked Sendable {
             if code == CURLE_OK { code = next() }
         }
         set(bf_easy_setopt_string(handle, CURLOPT_URL, url))
+        set(bf_easy_setopt_pointer(handle, CURLOPT_SHARE, share))
         set(bf_easy_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
         set(bf_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_PATH_AS_IS, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
         set(bf_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMilliseconds))
+        if let caFile {
+            // The CA file alone, no CA directory: Debian's libcurl also has CURLOPT_CAPATH
+            // (/etc/ssl/certs) built in, and curl caches the parsed CA store (per multi
+            // handle, CURLOPT_CA_CACHE_TIMEOUT, 24 h) only when no CA path is set. Without
+            // the cache every new connection parsed the whole bundle again: about 20 ms of
+            // CPU and 0.8 MB per connection with Debian's 140 certificates.
+            set(bf_easy_setopt_string(handle, CURLOPT_CAINFO, caFile))
+            set(bf_easy_setopt_string(handle, CURLOPT_CAPATH, nil))
+        }
         if timeoutMilliseconds > 0 {
             set(bf_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMilliseconds))
         }

@@ -57,6 +57,20 @@ CURLMcode bf_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }
 
+CURLSHcode bf_share_setopt_share(CURLSH *share, curl_lock_data data) {
+    return curl_share_setopt(share, CURLSHOPT_SHARE, data);
+}
+
+const char *bf_curl_builtin_cainfo(void) {
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    return info != NULL && info->age >= CURLVERSION_SEVENTH ? info->cainfo : NULL;
+}
+
+const char *bf_curl_builtin_capath(void) {
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    return info != NULL && info->age >= CURLVERSION_SEVENTH ? info->capath : NULL;
+}
+
 int bf_multi_info_read_done(CURLM *multi, CURL **easy, CURLcode *result) {
     int queued = 0;
     CURLMsg *message;

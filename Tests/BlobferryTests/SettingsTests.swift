@@ -163,7 +163,7 @@ struct SettingFlagTests {
     @Test(arguments: ["blobferry-producer", "blobferry-consumer"])
     func everyFlagMapsToOneSetting(executable: String) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try MigrationHarness.binary(executable))
+        process.executableURL = URL(fileURLWithPath: MigrationHarness.binary(executable))
         process.arguments = ["--experimental-dump-help"]
         let pipe = Pipe()
         process.standardOutput = pipe

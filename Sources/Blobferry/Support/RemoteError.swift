@@ -65,7 +65,9 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
     /// takes, never charged to a key's attempts, and a signal to send less.
     public var isThrottling: Bool {
         if status == 429 || status == 503 { return true }
-        if let code, ["SlowDown", "ServerBusy", "OperationTimedOut", "RequestLimitExceeded", "Throttling"].contains(code) {
+        if let code,
+            ["SlowDown", "ServerBusy", "OperationTimedOut", "RequestLimitExceeded", "Throttling"].contains(code)
+        {
             return true
         }
         return false

@@ -44,7 +44,8 @@ public struct RetryPolicy: Sendable {
                 throttles += 1
                 onThrottle?()
                 let pause = delay(after: min(throttles, 16), retryAfter: error.retryAfter)
-                logger.debug("\(what): \(error); throttled \(throttles) times, again in \(String(format: "%.2f", pause)) s")
+                logger.debug(
+                    "\(what): \(error); throttled (\(throttles) in a row), retry in \(String(format: "%.2f", pause)) s")
                 try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
             } catch let error as RemoteError where error.kind == .transient && attempt < maxAttempts {
                 let pause = delay(after: attempt, retryAfter: error.retryAfter)

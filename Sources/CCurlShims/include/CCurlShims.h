@@ -28,6 +28,17 @@ CURLcode bf_easy_getinfo_string(CURL *handle, CURLINFO info, const char **value)
 
 CURLMcode bf_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
+/* curl_share_setopt(share, CURLSHOPT_SHARE, data): share one kind of data (an int). */
+CURLSHcode bf_share_setopt_share(CURLSH *share, curl_lock_data data);
+
+/*
+ * The CA bundle file and CA directory libcurl was built with (curl_version_info's cainfo
+ * and capath), or NULL when it has none. Debian's: /etc/ssl/certs/ca-certificates.crt and
+ * /etc/ssl/certs.
+ */
+const char *bf_curl_builtin_cainfo(void);
+const char *bf_curl_builtin_capath(void);
+
 /*
  * Reads the next finished transfer from curl_multi_info_read, skipping other message
  * kinds. Returns 1 and fills *easy and *result when one was read, 0 when none is left.
