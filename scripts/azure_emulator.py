@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import collections
 import dataclasses
 import datetime as dt
 import email.utils
@@ -1164,6 +1165,7 @@ class Settings:
     fail_methods: List[str] = dataclasses.field(default_factory=list)  # empty: every method
     max_page: int = 0                                                 # 0: Azure's 5000
     retry_after: Optional[int] = None
+    max_rps: float = 0.0  # 0: no limit; above it, 503 ServerBusy as an account over its limit
 
     def update(self, changes: Dict[str, object]) -> None:
         """Applies all of `changes` or, when one is invalid, none of them."""
@@ -1178,7 +1180,7 @@ class Settings:
                 raise ValueError(f"unknown setting {name!r}")
             if name == "fail_methods":
                 value = _method_list(value)
-            elif name in ("latency_ms", "fail_rate"):
+            elif name in ("latency_ms", "fail_rate", "max_rps"):
                 value = float(value)  # type: ignore[arg-type]
             elif name == "max_page":
                 value = int(value)  # type: ignore[arg-type]
@@ -1189,8 +1191,8 @@ class Settings:
 
     def validate(self) -> None:
         """Refuses values that would silently do something else than asked."""
-        if self.latency_ms < 0 or not 0 <= self.fail_rate <= 1 or self.max_page < 0:
-            raise ValueError("need latency_ms >= 0, 0 <= fail_rate <= 1, max_page >= 0")
+        if self.latency_ms < 0 or not 0 <= self.fail_rate <= 1 or self.max_page < 0 or self.max_rps < 0:
+            raise ValueError("need latency_ms >= 0, 0 <= fail_rate <= 1, max_page >= 0, max_rps >= 0")
 
     def fails(self, method: str, rng: random.Random) -> bool:
         applies = not self.fail_methods or method in self.fail_methods
@@ -1256,12 +1258,27 @@ class Emulator:
         self.stats = Stats()
         self.rng = random.Random(seed)
         self.rng_lock = threading.Lock()
+        self.admitted: "collections.deque[float]" = collections.deque()  # times of the last second's requests
         self.base_url = ""
         self.handlers = Handlers(self.store, settings, lambda: self.base_url)
 
     def should_fail(self, method: str) -> bool:
         with self.rng_lock:
             return self.settings.fails(method, self.rng)
+
+    def over_rate(self) -> bool:
+        """Whether this request exceeds `max_rps` (requests admitted in the last second)."""
+        limit = self.settings.max_rps
+        if limit <= 0:
+            return False
+        now = time.monotonic()
+        with self.rng_lock:
+            while self.admitted and now - self.admitted[0] >= 1.0:
+                self.admitted.popleft()
+            if len(self.admitted) >= limit:
+                return True
+            self.admitted.append(now)
+            return False
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -1341,7 +1358,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             if emulator.settings.latency_ms > 0:
                 time.sleep(emulator.settings.latency_ms / 1000.0)
-            if emulator.should_fail(self.command):
+            if emulator.should_fail(self.command) or emulator.over_rate():
                 self._send_error(self._server_busy(), request_id, "InjectedFailure", len(body), injected=True)
                 return
             request = self._parse(body)
@@ -1475,6 +1492,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds on injected 503s")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault injector")
     parser.add_argument("--max-page", type=int, default=0, help="page cap below Azure's 5000")
+    parser.add_argument("--max-rps", type=float, default=0.0, help="503 ServerBusy above this many requests/s")
     parser.add_argument("--synthetic", type=int, default=0, help="blobs in the synthetic container")
     parser.add_argument("--synthetic-container", default="synthetic")
     parser.add_argument("--synthetic-max-bytes", type=int, default=65536)
@@ -1487,7 +1505,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     settings = Settings(latency_ms=args.latency_ms, fail_rate=args.fail_rate,
                         fail_methods=_method_list(args.fail_methods), max_page=args.max_page,
-                        retry_after=args.retry_after)
+                        retry_after=args.retry_after, max_rps=args.max_rps)
     try:
         settings.validate()
     except ValueError as error:

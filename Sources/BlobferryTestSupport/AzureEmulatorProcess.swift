@@ -101,9 +101,11 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
     /// Changes switches while the emulator runs (`POST /__admin/config`); nil leaves a
     /// switch as it is. `maxPage: 0` restores Azure's 5000.
     public func configure(
-        latencyMs: Int? = nil, failRate: Double? = nil, maxPage: Int? = nil, failMethods: [String]? = nil
+        latencyMs: Int? = nil, failRate: Double? = nil, maxPage: Int? = nil, failMethods: [String]? = nil,
+        maxRequestsPerSecond: Double? = nil
     ) throws {
         var changes: [String: Any] = [:]
+        if let maxRequestsPerSecond { changes["max_rps"] = maxRequestsPerSecond }
         if let latencyMs { changes["latency_ms"] = latencyMs }
         if let failRate { changes["fail_rate"] = failRate }
         if let maxPage { changes["max_page"] = maxPage }

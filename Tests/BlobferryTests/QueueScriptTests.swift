@@ -285,6 +285,19 @@ import Testing
         await #expect(throws: BlobferryError.self) { try await store.progress(partitions: ["A"]) }
     }
 
+    // MARK: takeTokens
+
+    @Test func takeTokensGrantsTheBurstThenRefillsByTime() async throws {
+        let first = try await store.takeRequestTokens(side: "azure", perSecond: 100, burst: 10, wanted: 25)
+        #expect(first.granted == 10)
+        let empty = try await store.takeRequestTokens(side: "azure", perSecond: 100, burst: 10, wanted: 5)
+        #expect(empty.granted == 0 && empty.waitSeconds > 0 && empty.waitSeconds <= 0.02)
+        try await Task.sleep(nanoseconds: 60_000_000)
+        let refilled = try await store.takeRequestTokens(side: "azure", perSecond: 100, burst: 10, wanted: 5)
+        #expect(refilled.granted == 5, "60 ms at 100/s refills 6 tokens")
+        #expect(try await store.takeRequestTokens(side: "s3", perSecond: 100, burst: 10, wanted: 3).granted == 3)
+    }
+
     // MARK: enqueuePage and requeueFailed
 
     @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {

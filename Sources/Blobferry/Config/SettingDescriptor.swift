@@ -76,6 +76,9 @@ extension SettingDescriptor {
         text(
             "source.container", "BLOBFERRY_SOURCE_CONTAINER", at: \.source.container, help: "the container to migrate"),
 
+        number(
+            "source.requests_per_second", "BLOBFERRY_SOURCE_REQUESTS_PER_SECOND", at: \.source.requestsPerSecond,
+            minimum: 0, help: "requests per second to Azure, shared by every process of the job (0: no limit)"),
         text(
             "destination.endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", at: \.destination.endpoint,
             help: "empty = AWS"),
@@ -93,6 +96,11 @@ extension SettingDescriptor {
         optionalSecret(
             "destination.session_token", "AWS_SESSION_TOKEN", at: \.destination.sessionToken,
             help: "for temporary credentials"),
+
+        number(
+            "destination.requests_per_second", "BLOBFERRY_DEST_REQUESTS_PER_SECOND",
+            at: \.destination.requestsPerSecond, minimum: 0,
+            help: "requests per second to S3, shared by every process of the job (0: no limit)"),
 
         SettingDescriptor(
             path: "producer.partitions", variables: ["BLOBFERRY_PARTITIONS"], kind: .partitions,

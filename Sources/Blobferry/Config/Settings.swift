@@ -42,6 +42,8 @@ public struct SourceSettings: Sendable {
     /// A SAS token (query string, with or without the leading `?`).
     public var sasToken: Secret?
     public var container: String = ""
+    /// Requests per second to Azure, shared by every process of the job (0: no limit).
+    public var requestsPerSecond: Double = 0
     public init() {}
 }
 
@@ -59,6 +61,8 @@ public struct DestinationSettings: Sendable {
     /// `path` (`endpoint/bucket/key`, S3-compatible servers) or `virtual`
     /// (`bucket.endpoint/key`, AWS). Empty: path for a custom endpoint, virtual for AWS.
     public var addressing: String = ""
+    /// Requests per second to S3, shared by every process of the job (0: no limit).
+    public var requestsPerSecond: Double = 0
     public init() {}
 }
 

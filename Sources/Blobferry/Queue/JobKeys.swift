@@ -23,6 +23,9 @@ public struct JobKeys: Sendable {
     public var stats: String { base + "stats" }
     /// STRING: the run id of the producer allowed to list, with a TTL it keeps renewing.
     public var producerLease: String { base + "producer-lease" }
+    /// HASH: `tokens`, `ms`: the request-rate bucket every consumer shares for one side
+    /// (`azure` or `s3`), when a rate limit is set.
+    public func rateBucket(_ side: String) -> String { base + "rate:" + side }
     /// HASH: key -> attempts used so far (lease expiries and in-process retries).
     public var attempts: String { base + "attempts" }
     /// SET: partitions fully listed in the current pass.

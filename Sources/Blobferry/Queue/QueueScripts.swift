@@ -352,6 +352,30 @@ enum QueueScripts {
         return {count, requeued, failed}
         """)
 
+    /// Takes up to `wanted` request tokens from a bucket every consumer shares, refilled
+    /// by the server clock at `rate` per second up to `burst`: the request-rate limit of
+    /// one side, taken in batches so it costs a round trip per batch, not per request.
+    /// KEYS: the bucket hash. ARGV: rate per second, burst, wanted.
+    /// Returns {granted, ms to wait before asking again when none was granted}.
+    static let takeTokens = script(
+        """
+        local rate, burst, wanted = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        if not rate or rate <= 0 or not burst or not wanted then
+          return redis.error_reply('ERR takeTokens: malformed arguments')
+        end
+        local now = now_ms()
+        local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or burst)
+        local last = tonumber(redis.call('HGET', KEYS[1], 'ms') or now)
+        tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
+        local granted = math.min(wanted, math.floor(tokens))
+        tokens = tokens - granted
+        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ms', tostring(now))
+        redis.call('PEXPIRE', KEYS[1], 60000)
+        local wait = 0
+        if granted == 0 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+        return {granted, wait}
+        """)
+
     /// A clean exit: leaves the consumers set only if this consumer holds no claims (a
     /// consumer that still holds some stays until its lease expires and they are reaped).
     /// KEYS: consumers zset, this consumer's inflight hash. ARGV: consumer run id.

@@ -14,7 +14,10 @@ public enum Runtime {
         return logger
     }
 
-    public static func azureClient(settings: Settings, http: HTTPEngine) throws -> AzureBlobClient {
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set.
+    public static func azureClient(settings: Settings, http: HTTPEngine, store: JobStore? = nil) throws
+        -> AzureBlobClient
+    {
         let credential: AzureCredential
         if let key = settings.source.key {
             credential = .sharedKey(account: settings.source.account, key: key)
@@ -23,18 +26,31 @@ public enum Runtime {
         } else {
             throw BlobferryError(.configuration, "no Azure credentials (AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)")
         }
+        let signer = limited(
+            try credential.signer(), side: "azure", rate: settings.source.requestsPerSecond, store: store)
         return try AzureBlobClient(
-            endpoint: settings.sourceEndpoint, container: settings.source.container, credential: credential, http: http)
+            endpoint: settings.sourceEndpoint, container: settings.source.container, signer: signer, http: http)
     }
 
-    public static func s3Client(settings: Settings, http: HTTPEngine) throws -> S3Client {
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set.
+    public static func s3Client(settings: Settings, http: HTTPEngine, store: JobStore? = nil) throws -> S3Client {
         let destination = settings.destination
         let credentials = AWSCredentials(
             accessKeyID: destination.accessKeyID, secretAccessKey: destination.secretAccessKey?.exposedValue ?? "",
             sessionToken: destination.sessionToken?.exposedValue)
+        let signer = limited(
+            SigV4Signer(credentials: credentials, region: destination.region, service: "s3"), side: "s3",
+            rate: destination.requestsPerSecond, store: store)
         return try S3Client(
             endpoint: destination.endpoint, region: destination.region, bucket: destination.bucket,
-            addressing: destination.addressing, credentials: credentials, http: http)
+            addressing: destination.addressing, signer: signer, http: http)
+    }
+
+    private static func limited(_ signer: any RequestSigner, side: String, rate: Double, store: JobStore?)
+        -> any RequestSigner
+    {
+        guard let store, rate > 0 else { return signer }
+        return RateLimitedSigner(limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
     }
 
     public static func httpEngine(connections: Int) throws -> HTTPEngine {
