@@ -36,13 +36,18 @@ test: deps
 	  fi; \
 	  scripts/services.sh stop; exit $$rc
 
-# The chaos test at a larger size, CHAOS_RUNS times in a row (make test runs a small one).
+# The chaos test and the network namespace test (consumers on their own hosts, one cut
+# off past its lease) at a larger size, CHAOS_RUNS times in a row (make test runs small
+# ones). The namespace test skips with a line saying why where namespaces cannot be made.
 CHAOS_RUNS ?= 3
 CHAOS_BLOBS ?= 10000
+NETNS_BLOBS ?= 6000
 chaos: deps
 	@for run in $$(seq 1 $(CHAOS_RUNS)); do \
 	  echo "== chaos run $$run of $(CHAOS_RUNS): $(CHAOS_BLOBS) blobs"; \
 	  BLOBFERRY_CHAOS_BLOBS=$(CHAOS_BLOBS) BLOBFERRY_CHAOS_KILLS=15 $(MAKE) --no-print-directory test FILTER=ChaosTests || exit 1; \
+	  echo "== network namespace run $$run of $(CHAOS_RUNS): $(NETNS_BLOBS) blobs"; \
+	  BLOBFERRY_NETNS_BLOBS=$(NETNS_BLOBS) $(MAKE) --no-print-directory test FILTER=NetworkNamespaceTests || exit 1; \
 	done
 
 # Peak RSS of one consumer copying MEMORY_BLOBS blobs of 80 MiB at default settings.

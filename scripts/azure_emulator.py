@@ -31,8 +31,11 @@ azure-storage-blob SDK in scripts/tests/test_azure_emulator.py):
   carry are sent as <Name Encoded="true"> with percent-encoding, as Azure does.
 - Test knobs: --latency-ms, --fail-rate/--fail-methods (503 ServerBusy, optional
   Retry-After), --max-page, --synthetic N (read-only container of N generated blobs,
-  see SyntheticContainer), and an admin API on the same port (loopback only, no auth):
-  GET/POST /__admin/config, GET /__admin/stats, POST /__admin/stats/reset.
+  see SyntheticContainer), and an admin API on the same port (from loopback or from this
+  host's own listening address only, no auth): GET/POST /__admin/config,
+  GET /__admin/stats, POST /__admin/stats/reset. Stats count requests per client address
+  too (`by_client`, and `in_progress_by_client`: requests received and not yet answered),
+  so a test with clients in network namespaces can tell them apart.
 """
 
 from __future__ import annotations
@@ -1221,6 +1224,23 @@ class Stats:
         self.auth_failures = 0
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.by_client: Dict[str, int] = {}
+        self.in_progress_by_client: Dict[str, int] = {}
+
+    def begin(self, client: str) -> None:
+        """A request from `client` arrived (admin requests are not counted)."""
+        with self.lock:
+            self.by_client[client] = self.by_client.get(client, 0) + 1
+            self.in_progress_by_client[client] = self.in_progress_by_client.get(client, 0) + 1
+
+    def end(self, client: str) -> None:
+        """The request from `client` was answered (or its connection failed)."""
+        with self.lock:
+            left = self.in_progress_by_client.get(client, 0) - 1
+            if left > 0:
+                self.in_progress_by_client[client] = left
+            else:
+                self.in_progress_by_client.pop(client, None)
 
     def record(self, method: str, operation: str, status: int, received: int, sent: int,
                injected: bool = False) -> None:
@@ -1239,7 +1259,9 @@ class Stats:
             return {"requests": self.requests, "by_method": dict(self.by_method),
                     "by_operation": dict(self.by_operation), "by_status": dict(self.by_status),
                     "injected_failures": self.injected_failures, "auth_failures": self.auth_failures,
-                    "bytes_received": self.bytes_received, "bytes_sent": self.bytes_sent}
+                    "bytes_received": self.bytes_received, "bytes_sent": self.bytes_sent,
+                    "by_client": dict(self.by_client),
+                    "in_progress_by_client": dict(self.in_progress_by_client)}
 
 
 # --------------------------------------------------------------------------------------
@@ -1347,6 +1369,17 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- dispatch --------------------------------------------------------------------
 
     def _serve(self) -> None:
+        if self.path.startswith("/__admin/"):
+            self._serve_one()
+            return
+        client = self.client_address[0]
+        self.emulator.stats.begin(client)
+        try:
+            self._serve_one()
+        finally:
+            self.emulator.stats.end(client)
+
+    def _serve_one(self) -> None:
         emulator = self.emulator
         request_id = str(uuid.uuid4())
         operation_name = "Unknown"
@@ -1430,8 +1463,11 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- admin API -------------------------------------------------------------------
 
     def _admin(self, body: bytes) -> Response:
-        """Loopback-only JSON API to change knobs at run time and read counters."""
-        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+        """JSON API to change knobs at run time and read counters, for this host only:
+        loopback, or the address the emulator listens on (a test that binds it to a bridge
+        address for clients in network namespaces); those clients themselves are refused."""
+        client = self.client_address[0]
+        if not ipaddress.ip_address(client).is_loopback and client != self.server.server_address[0]:
             return Response(403, {"Content-Type": "application/json"}, b'{"error":"loopback only"}')
         path, settings = self.path.split("?")[0], self.emulator.settings
         if path == "/__admin/config" and self.command == "POST":

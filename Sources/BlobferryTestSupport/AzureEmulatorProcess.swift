@@ -11,7 +11,7 @@ import Foundation
 #endif
 
 /// The project's Azure Blob Storage emulator (`scripts/azure_emulator.py`) on a free
-/// loopback port, owned by one test: tests of retries, paging and scale need an Azure
+/// port (of loopback, or of the address a test gives), owned by one test: tests of retries, paging and scale need an Azure
 /// with switches (latency, injected 503 ServerBusy, a small page cap, a synthetic
 /// container of millions of blobs) that no other test shares. The shared emulator of
 /// `scripts/services.sh` has none of them turned on. Stopped when released.
@@ -22,14 +22,16 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
     public let port: Int
+    /// The IPv4 address it listens on (127.0.0.1 unless the test chose another).
+    public let host: String
     public let account: String
     public let key: String
     /// Where the emulator's own output goes (useful when a test fails).
     public let logFile: String
     private let process: LocalProcess
 
-    /// Path-style blob endpoint, `http://127.0.0.1:<port>/<account>` (no trailing slash).
-    public var endpoint: String { "http://127.0.0.1:\(port)/\(account)" }
+    /// Path-style blob endpoint, `http://<host>:<port>/<account>` (no trailing slash).
+    public var endpoint: String { "http://\(host):\(port)/\(account)" }
 
     /// What Azure tools take in AZURE_STORAGE_CONNECTION_STRING.
     public var connectionString: String {
@@ -47,18 +49,20 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
     ///   - syntheticContainer: its name.
     ///   - retryAfter: `Retry-After` seconds sent with injected 503s.
     ///   - containers: empty containers to create at start.
+    ///   - host: the IPv4 address to listen on (e.g. a bridge that network namespaces
+    ///     reach); the admin API answers this host only (loopback or that address).
     public init(
         latencyMs: Int = 0, failRate: Double = 0, failMethods: [String] = [], maxPage: Int? = nil,
         synthetic: Int = 0, syntheticContainer: String = "synthetic", retryAfter: Int? = nil,
         containers: [String] = [], account: String = developmentAccount, key: String = developmentKey,
-        python: String = "python3", timeout: TimeInterval = 20
+        host: String = "127.0.0.1", python: String = "python3", timeout: TimeInterval = 20
     ) throws {
         let directory = NSTemporaryDirectory() as NSString
         let tag = UUID().uuidString.prefix(8)
         let portFile = directory.appendingPathComponent("blobferry-azure-\(tag).port")
         let logFile = directory.appendingPathComponent("blobferry-azure-\(tag).log")
         var arguments = [
-            "-S", TestEnvironment.path("scripts/azure_emulator.py"), "--host", "127.0.0.1", "--port", "0",
+            "-S", TestEnvironment.path("scripts/azure_emulator.py"), "--host", host, "--port", "0",
             "--port-file", portFile, "--account", account, "--key", key,
             "--latency-ms", String(latencyMs), "--fail-rate", String(failRate),
             "--fail-methods", failMethods.joined(separator: ","),
@@ -75,6 +79,7 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: portFile)
         self.port = port
+        self.host = host
         self.account = account
         self.key = key
         self.logFile = logFile
@@ -114,7 +119,8 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
     }
 
     /// Request counters (`GET /__admin/stats`): requests, by_method, by_operation,
-    /// by_status, injected_failures, auth_failures, bytes_received, bytes_sent.
+    /// by_status, injected_failures, auth_failures, bytes_received, bytes_sent, by_client
+    /// and in_progress_by_client (client address -> requests, all and not yet answered).
     public func stats() throws -> [String: Any] {
         let data = try admin("GET", "/__admin/stats", body: nil)
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
@@ -127,7 +133,7 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
 
     /// One admin request, synchronously; throws unless the answer is 200.
     private func admin(_ method: String, _ path: String, body: Data?) throws -> Data {
-        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else {
+        guard let url = URL(string: "http://\(host):\(port)\(path)") else {
             throw AdminError(description: "bad admin path \(path)")
         }
         var request = URLRequest(url: url, timeoutInterval: 10)

@@ -127,25 +127,26 @@ public enum LoopbackPort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-    public static func waitUntilOpen(_ port: Int, timeout: TimeInterval = 20) throws {
+    /// Waits until something accepts TCP connections on `host`:`port` (an IPv4 address of
+    /// this host: loopback, or a bridge a test made for its network namespaces).
+    public static func waitUntilOpen(_ port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if isOpen(port) { return }
+            if isOpen(port, host: host) { return }
             usleep(20_000)
         }
-        throw LocalProcess.TimedOut(what: "nothing listens on 127.0.0.1:\(port) after \(Int(timeout)) s")
+        throw LocalProcess.TimedOut(what: "nothing listens on \(host):\(port) after \(Int(timeout)) s")
     }
 
-    /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
-    public static func isOpen(_ port: Int) -> Bool {
+    /// Whether something accepts TCP connections on `host`:`port` right now.
+    public static func isOpen(_ port: Int, host: String = "127.0.0.1") -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0

@@ -6,8 +6,8 @@ import Foundation
     import Darwin
 #endif
 
-/// A real `redis-server` a test owns, on a free loopback port in a fresh temporary
-/// directory, so Redis behaviour (AUTH, ACLs, AOF, restarts, crashes) is tested against the
+/// A real `redis-server` a test owns, on a free port (of loopback, or of the address a test
+/// gives) in a fresh temporary directory, so Redis behaviour (AUTH, ACLs, AOF, restarts, crashes) is tested against the
 /// real thing rather than a mock.
 ///
 /// `stop()` shuts it down cleanly (SIGTERM: the AOF is flushed), `kill()` crashes it
@@ -15,6 +15,8 @@ import Foundation
 /// with `appendOnly` survives a restart. The directory is removed when the object goes away.
 public final class RedisServerProcess: @unchecked Sendable {
     public let port: Int
+    /// The IPv4 address it listens on (127.0.0.1 unless the test chose another).
+    public let host: String
     /// The server's working directory (AOF, log).
     public let directory: URL
     public let password: String?
@@ -22,7 +24,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var process: LocalProcess?
 
-    /// `redis://127.0.0.1:<port>`, with `:<password>@` (percent-encoded) when the default
+    /// `redis://<host>:<port>`, with `:<password>@` (percent-encoded) when the default
     /// user has a password.
     public var url: String { url(username: nil, password: password) }
 
@@ -36,21 +38,28 @@ public final class RedisServerProcess: @unchecked Sendable {
     ///   - password: `requirepass` for the default user.
     ///   - aclUsers: raw `ACL SETUSER` rule lines, e.g. `"job1 on >secret ~blobferry:job1:* +@all"`.
     ///   - extraArguments: more `redis-server` options, e.g. `["--enable-debug-command", "yes"]`.
+    ///   - host: the IPv4 address to listen on (e.g. a bridge that network namespaces reach).
     public init(
         appendOnly: Bool = false, password: String? = nil, aclUsers: [String] = [],
-        extraArguments: [String] = []
+        extraArguments: [String] = [], host: String = "127.0.0.1"
     ) throws {
         port = try LoopbackPort.free()
+        self.host = host
         self.password = password
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("blobferry-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path,
+            "--port", String(port), "--bind", host, "--dir", directory.path,
             "--daemonize", "no", "--save", "", "--logfile", "redis.log",
             "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec",
         ]
         if let password { arguments += ["--requirepass", password] }
+        if password == nil, !host.hasPrefix("127.") {
+            // Without a password Redis answers DENIED to every client but loopback; a test
+            // binding it elsewhere (a bridge its network namespaces reach) wants them served.
+            arguments += ["--protected-mode", "no"]
+        }
         for rule in aclUsers {
             // Each word of a config line is its own argument ("--user" starts the line).
             arguments += ["--user"] + rule.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -72,7 +81,7 @@ public final class RedisServerProcess: @unchecked Sendable {
             if let password { text += ":" + Self.encode(password) }
             text += "@"
         }
-        text += "127.0.0.1:\(port)"
+        text += "\(host):\(port)"
         if let database { text += "/\(database)" }
         return text
     }
@@ -131,7 +140,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// still means it is up). Speaks RESP over a raw socket: this module must not depend on
     /// the client it helps to test.
     private func ping() -> Bool {
-        guard LoopbackPort.isOpen(port) else { return false }
+        guard LoopbackPort.isOpen(port, host: host) else { return false }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -140,7 +149,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0

@@ -1,3 +1,4 @@
+import BlobferryRedis
 import BlobferryTestSupport
 import Foundation
 import Testing
@@ -10,9 +11,11 @@ import Testing
 
 /// "Kill anything, at any moment, and the migration still ends with every blob copied
 /// once, byte for byte." A driver SIGKILLs random consumers (starting replacements),
-/// SIGKILLs and restarts the producer mid-listing and SIGKILLs redis-server once (AOF,
-/// appendfsync everysec), while the emulator answers 5% of GETs with 503 and caps list
-/// pages at an odd size. `make chaos` runs a bigger version (BLOBFERRY_CHAOS_BLOBS).
+/// SIGKILLs and restarts the producer mid-listing, SIGKILLs redis-server once (AOF,
+/// appendfsync everysec) and freezes one consumer with SIGSTOP past its lease (until the
+/// others reaped its claims) before resuming it with SIGCONT, while the emulator answers
+/// 5% of GETs with 503 and caps list pages at an odd size. `make chaos` runs a bigger
+/// version (BLOBFERRY_CHAOS_BLOBS).
 @Suite(.serialized)
 struct ChaosTests {
     struct Plan {
@@ -40,6 +43,7 @@ struct ChaosTests {
             // Tight back-pressure keeps the producer listing while the consumers work.
             "BLOBFERRY_MAX_QUEUED_PER_PARTITION": "8",
         ]
+        let lease = 2.0  // BLOBFERRY_LEASE_SECONDS
         var log: [String] = []
         func note(_ line: String) {
             log.append(line)
@@ -47,6 +51,7 @@ struct ChaosTests {
         }
 
         var generation = 0
+        var generations: [Int] = []
         func startConsumer() throws -> LocalProcess {
             generation += 1
             return try harness.start(
@@ -55,6 +60,7 @@ struct ChaosTests {
         }
         var producer = try harness.start("blobferry-producer", label: "producer-1", environment: settings)
         var consumers = try (0..<plan.consumers).map { _ in try startConsumer() }
+        generations = Array(1...plan.consumers)
         try await harness.waitUntil("the producer is a quarter through the listing") {
             try await harness.status().listed >= plan.blobs / 4
         }
@@ -68,8 +74,13 @@ struct ChaosTests {
         // blobs are copied; the redis-server kill sits in the middle.
         var actions = Array(repeating: "consumer", count: plan.consumerKills)
         actions.insert("redis", at: actions.count / 2)
+        actions.insert("freeze", at: actions.count / 4)
         var kills = 0
         var redisRestarted = false
+        // The frozen consumer: its index (never killed afterwards: it must end by itself)
+        // and generation, and the task that resumes it once its claims were reaped (the
+        // other actions go on meanwhile): how long it stood still, whether it was reaped.
+        var frozen: (index: Int, generation: Int, thaw: Task<(seconds: Double, reaped: Bool), Error>)?
         var random = SystemRandomNumberGenerator()
         let deadline = Date().addingTimeInterval(600)
         for (index, action) in actions.enumerated() {
@@ -86,10 +97,25 @@ struct ChaosTests {
                 try await Task.sleep(nanoseconds: 500_000_000)
                 try harness.redis.start()
                 redisRestarted = true
-            } else if let victim = consumers.indices.filter({ consumers[$0].isRunning }).randomElement(using: &random) {
+            } else if action == "freeze" {
+                guard let index = consumers.indices.filter({ consumers[$0].isRunning }).randomElement(using: &random)
+                else { continue }
+                let name = "chaos-\(generations[index])"
+                let pid = consumers[index].pid
+                kill(pid, SIGSTOP)
+                let thaw = Task {
+                    defer { kill(pid, SIGCONT) }
+                    return try await Self.waitUntilReaped(name, harness: harness, atLeast: 2 * lease)
+                }
+                frozen = (index, generations[index], thaw)
+                note("at \(copied) copied: SIGSTOP \(name), SIGCONT once its claims are reaped")
+            } else if let victim = consumers.indices.filter({ consumers[$0].isRunning && $0 != frozen?.index })
+                .randomElement(using: &random)
+            {
                 consumers[victim].stop(signal: SIGKILL)
                 kills += 1
                 consumers[victim] = try startConsumer()
+                generations[victim] = generation
                 note("at \(copied) copied: SIGKILL consumer, started chaos-\(generation)")
             }
         }
@@ -101,17 +127,45 @@ struct ChaosTests {
         }
         let status = try await harness.status()
         let injected = (try? emulator.stats()["injected_failures"] as? Int) ?? 0
+        if let frozen {
+            let (seconds, reaped) = try await frozen.thaw.value
+            let log = harness.log("consumer-\(frozen.generation)")
+            let closing = log.split(separator: "\n").last { $0.hasPrefix("consumer chaos-\(frozen.generation):") }
+            note(
+                "chaos-\(frozen.generation) was frozen \(String(format: "%.1f", seconds)) s (lease \(lease) s, reaped \(reaped)); noticed its lapsed lease: \(log.contains("lease had lapsed")); \(closing.map(String.init) ?? "no closing line")"
+            )
+            #expect(reaped, "chaos-\(frozen.generation) was still in the consumers set after \(Int(seconds)) s frozen")
+            #expect(closing != nil, "the resumed consumer ended by itself: \(log.suffix(2_000))")
+        }
         note(
             "end: \(plan.blobs + AwkwardNames.all.count) blobs, \(kills) consumer kills, producer killed at \(listedAtKill) listed, redis restarted \(redisRestarted), \(injected) injected 503s; copied \(status.copied), requeued \(status.requeued), failed \(status.failed), queued \(status.queued), in flight \(status.inflight)"
         )
 
         #expect(kills == plan.consumerKills)
         #expect(redisRestarted)
+        #expect(frozen != nil, "a consumer was frozen past its lease and resumed")
         #expect(injected > 0)
         #expect(try await harness.mismatches(expected) == [])
         #expect(status.complete)
         #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
         #expect(status.partitions.reduce(0) { $0 + $1.done } == expected.count)
         #expect(status.copied == expected.count)
+    }
+
+    /// Waits (at most 60 s) until the consumer named `name` is no longer in the consumers
+    /// set (its lease expired and a live consumer reaped its claims) and at least `atLeast`
+    /// seconds passed; returns the seconds waited and whether it was reaped.
+    static func waitUntilReaped(_ name: String, harness: MigrationHarness, atLeast: Double) async throws
+        -> (seconds: Double, reaped: Bool)
+    {
+        let started = Date()
+        var reaped = false
+        while Date().timeIntervalSince(started) < 60 {
+            let members = try await harness.redis("ZRANGE", harness.keys.consumers, "0", "-1").decodeStrings("ZRANGE")
+            reaped = !members.contains { $0.hasPrefix(name + "#") }
+            if reaped, Date().timeIntervalSince(started) >= atLeast { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return (Date().timeIntervalSince(started), reaped)
     }
 }

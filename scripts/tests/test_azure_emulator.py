@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -530,7 +531,25 @@ def test_admin_latency_and_stats(emulator):
     assert time.time() - started >= 0.14
     stats = emulator.admin("GET", "/__admin/stats")
     assert stats["requests"] == 1 and stats["by_status"] == {"401": 1}
+    assert stats["by_client"] == {"127.0.0.1": 1} and stats["in_progress_by_client"] == {}
     assert emulator.admin("POST", "/__admin/stats/reset")["requests"] == 0
+
+
+def test_stats_count_requests_in_progress_per_client(emulator):
+    """A request counts as in progress from its arrival until its answer (the network
+    namespace test reads this to know a consumer has copies in flight)."""
+    emulator.admin("POST", "/__admin/config", {"latency_ms": 600})
+    slow = threading.Thread(target=emulator.raw, args=("GET", f"/{ACCOUNT}?comp=list"))
+    slow.start()
+    deadline = time.time() + 5
+    seen = {}
+    while time.time() < deadline and not seen:
+        seen = emulator.admin("GET", "/__admin/stats")["in_progress_by_client"]
+        time.sleep(0.02)
+    slow.join(timeout=10)
+    assert seen == {"127.0.0.1": 1}
+    stats = emulator.admin("GET", "/__admin/stats")
+    assert stats["in_progress_by_client"] == {} and stats["by_client"] == {"127.0.0.1": 1}
 
 
 def test_admin_refuses_invalid_settings_whole(emulator):

@@ -1,15 +1,45 @@
 import BlobferryCrypto
 import BlobferryHTTP
+import BlobferryRedis
 import BlobferryTestSupport
 import Foundation
+import Logging
+import Synchronization
 
 @testable import Blobferry
 
 /// One migration job under test: its own redis-server, container, bucket and job name on
-/// the shared services (or its own emulator when the test injects faults), the real
-/// executables as child processes, and checks that compare S3 with the source byte for
-/// byte.
+/// the shared services (or its own emulator when the test injects faults, its own S3 when
+/// the processes run in other network namespaces), the real executables as child
+/// processes, and checks that compare S3 with the source byte for byte.
 final class MigrationHarness: @unchecked Sendable {
+    /// An S3 endpoint and the credentials it takes.
+    struct S3Target {
+        var endpoint: String
+        var accessKey: String
+        var secretKey: String
+
+        /// The shared SeaweedFS of `scripts/services.sh`.
+        static func shared() throws -> S3Target {
+            S3Target(
+                endpoint: try TestEnvironment.value("BLOBFERRY_TEST_S3_ENDPOINT"),
+                accessKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
+                secretKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"))
+        }
+
+        /// A SeaweedFS the test started itself.
+        init(_ server: SeaweedFSProcess) {
+            self.init(
+                endpoint: server.endpoint, accessKey: SeaweedFSProcess.accessKey, secretKey: SeaweedFSProcess.secretKey)
+        }
+
+        init(endpoint: String, accessKey: String, secretKey: String) {
+            self.endpoint = endpoint
+            self.accessKey = accessKey
+            self.secretKey = secretKey
+        }
+    }
+
     let redis: RedisServerProcess
     /// What the job's processes get in BLOBFERRY_REDIS_URL (`redis.url` unless given).
     let redisURL: String
@@ -20,18 +50,21 @@ final class MigrationHarness: @unchecked Sendable {
     let azureAccount: String
     let azureKey: String
     let s3Endpoint: String
+    let s3Target: S3Target
     let http: HTTPEngine
     let azure: AzureBlobClient
     let s3: S3Client
     private let emulator: AzureEmulatorProcess?
-    private let logDirectory: URL
+    let logDirectory: URL
+    private let store = Mutex<JobStore?>(nil)
 
     /// `emulator`: a dedicated emulator (fault injection); nil uses the shared one.
     /// `redis`: a server the test configured (ACL users, a password); nil starts a plain one.
     /// `redisURL`: the URL processes use (an ACL user, a TLS tunnel); nil uses `redis.url`.
+    /// `s3`: the S3 to copy to; nil uses the shared SeaweedFS.
     init(
         name: String, emulator: AzureEmulatorProcess? = nil, redisAppendOnly: Bool = false,
-        redis: RedisServerProcess? = nil, redisURL: String? = nil
+        redis: RedisServerProcess? = nil, redisURL: String? = nil, s3 target: S3Target? = nil
     ) async throws {
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         job = "\(name)-\(suffix)"
@@ -50,7 +83,9 @@ final class MigrationHarness: @unchecked Sendable {
             azureAccount = try TestEnvironment.value("BLOBFERRY_TEST_AZURE_ACCOUNT")
             azureKey = try TestEnvironment.value("BLOBFERRY_TEST_AZURE_KEY")
         }
-        s3Endpoint = try TestEnvironment.value("BLOBFERRY_TEST_S3_ENDPOINT")
+        let s3Target = try target ?? S3Target.shared()
+        self.s3Target = s3Target
+        s3Endpoint = s3Target.endpoint
         http = try HTTPEngine()
         azure = try AzureBlobClient(
             endpoint: azureEndpoint, container: container,
@@ -58,8 +93,7 @@ final class MigrationHarness: @unchecked Sendable {
         s3 = try S3Client(
             endpoint: s3Endpoint, region: "us-east-1", bucket: bucket,
             credentials: AWSCredentials(
-                accessKeyID: try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
-                secretAccessKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"), sessionToken: nil),
+                accessKeyID: s3Target.accessKey, secretAccessKey: s3Target.secretKey, sessionToken: nil),
             http: http)
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("blobferry-\(job)")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
@@ -83,8 +117,8 @@ final class MigrationHarness: @unchecked Sendable {
             "BLOBFERRY_SOURCE_CONTAINER": container,
             "AWS_ENDPOINT_URL_S3": s3Endpoint,
             "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
-            "AWS_SECRET_ACCESS_KEY": try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"),
+            "AWS_ACCESS_KEY_ID": s3Target.accessKey,
+            "AWS_SECRET_ACCESS_KEY": s3Target.secretKey,
             "BLOBFERRY_DEST_BUCKET": bucket,
             "BLOBFERRY_LEASE_SECONDS": "3",
             "BLOBFERRY_PRODUCER_LEASE_SECONDS": "3",
@@ -95,13 +129,17 @@ final class MigrationHarness: @unchecked Sendable {
     }
 
     /// Starts one of the executables; its output goes to a log file named after `label`.
+    /// `launcher`: words that run it elsewhere (`ip netns exec <namespace>`), exec'ing it in
+    /// place so the process id stays the executable's.
     func start(
-        _ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:]
+        _ executable: String, _ arguments: [String] = [], label: String, environment overrides: [String: String] = [:],
+        launcher: [String] = []
     )
         throws -> LocalProcess
     {
-        try LocalProcess(
-            Self.binary(executable), arguments, environment: try environment(overrides),
+        let command = launcher + [Self.binary(executable)] + arguments
+        return try LocalProcess(
+            command[0], Array(command.dropFirst()), environment: try environment(overrides),
             logFile: logDirectory.appendingPathComponent("\(label).log").path)
     }
 
@@ -117,6 +155,36 @@ final class MigrationHarness: @unchecked Sendable {
 
     func log(_ label: String) -> String {
         (try? String(contentsOf: logDirectory.appendingPathComponent("\(label).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// One raw Redis command on the job's server (to read what the processes left: a
+    /// consumer's lease, its in-flight hash). Rides out a Redis restart like the processes.
+    @discardableResult
+    func redis(_ arguments: String...) async throws -> RedisReply {
+        try await redis(arguments)
+    }
+
+    @discardableResult
+    func redis(_ arguments: [String]) async throws -> RedisReply {
+        let command = arguments.map { RedisArgument($0) }
+        return try await jobStore().run { try $0.send(command) }
+    }
+
+    /// The job's key names.
+    var keys: JobKeys { JobKeys(job: job) }
+
+    private func jobStore() throws -> JobStore {
+        if let existing = store.withLock({ $0 }) { return existing }
+        var settings = Settings()
+        settings.job = job
+        settings.redisURL = Secret(redisURL)
+        settings.redisOutageSeconds = 30
+        let created = try JobStore(settings: settings, logger: Logger(label: "harness"))
+        return store.withLock { current in
+            if let current { return current }
+            current = created
+            return created
+        }
     }
 
     /// `blobferry status --json`, decoded: the contract scripts rely on.
