@@ -63,8 +63,10 @@ struct ConsumerOptions: ParsableArguments {
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
             let consumer = Consumer(
-                settings: settings, store: store, azure: try Runtime.azureClient(settings: settings, http: http, store: store),
-                s3: try Runtime.s3Client(settings: settings, http: http, store: store), stopSignal: stop, logger: logger)
+                settings: settings, store: store,
+                azure: try Runtime.azureClient(settings: settings, http: http, store: store),
+                s3: try Runtime.s3Client(settings: settings, http: http, store: store), stopSignal: stop, logger: logger
+            )
             let summary = try await consumer.run()
             let rate = Double(summary.copied) / max(0.001, summary.seconds)
             print(

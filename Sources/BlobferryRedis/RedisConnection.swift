@@ -303,6 +303,16 @@ public final class RedisConnection {
         // without @connection) still means "ready".
         if case .error(let message) = try handshake(["PING"], what: "PING") {
             if Self.isNotReady(message) { throw loading(message) }
+            if message.hasPrefix("DENIED") {
+                // Protected mode: a server without a password refuses non-loopback clients
+                // and closes the connection; waiting will not change that.
+                throw HandshakeFailure(
+                    error: RedisError(
+                        .authenticationFailed,
+                        "the server refuses this client (protected mode: give Redis a password or an ACL user): \(message)"
+                    ),
+                    retryable: false)
+            }
             if message.hasPrefix("NOAUTH") {
                 throw HandshakeFailure(
                     error: RedisError(.authenticationFailed, "the server requires a password: \(message)"),

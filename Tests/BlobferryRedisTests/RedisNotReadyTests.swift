@@ -45,4 +45,36 @@ struct RedisNotReadyTests {
         #expect(try redis.send("SET", "k", "v") == .status("OK"))
         #expect(try promoting.wait().get() == .status("OK"))
     }
+
+    /// Protected mode (no password, a non-loopback client) answers DENIED and closes the
+    /// connection: an error naming it at once, not a reconnect loop at full CPU.
+    @Test(.enabled(if: RedisNotReadyTests.externalAddress() != nil, "needs a non-loopback IPv4 address"))
+    func protectedModeFailsAtOnceWithOneLine() throws {
+        let address = try #require(Self.externalAddress())
+        let server = try RedisServerProcess(extraArguments: ["--bind", "127.0.0.1", address, "--protected-mode", "yes"])
+        var configuration = try RedisConfiguration(url: "redis://\(address):\(server.port)/0")
+        configuration.reconnectWindow = 30
+        let started = monotonicNow()
+        do {
+            _ = try RedisConnection(configuration: configuration, waitForServer: true)
+            Issue.record("a protected-mode server must refuse this client")
+        } catch let error as RedisError {
+            #expect(error.code == .authenticationFailed && error.message.contains("protected mode"), "\(error)")
+        }
+        #expect(monotonicNow() - started < 5)
+    }
+
+    /// The first IPv4 address of this machine that is not loopback.
+    static func externalAddress() -> String? {
+        let pipe = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/hostname")
+        process.arguments = ["-I"]
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        let words = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(
+            separator: " ")
+        return words.map(String.init).first { $0.split(separator: ".").count == 4 && !$0.hasPrefix("127.") }
+    }
 }

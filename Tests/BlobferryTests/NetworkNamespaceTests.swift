@@ -175,11 +175,8 @@ struct NetworkNamespaceTests {
             exits[victim.label] == 0 || victimLog.contains("error"),
             "\(victim.label) exited \(exits[victim.label].map(String.init) ?? "?") without a line saying why")
         #expect(localCopies.allSatisfy { $0 != nil }, "every consumer printed its closing line")
-        // It should also say so and drop its unstarted claims; it does not today, see
-        // QueueScriptTests.aConsumerReapedWhileAwayIsToldItsLeaseLapsed.
-        withKnownIssue("a consumer reaped while away is not told its lease lapsed") {
-            #expect(noticed, "\(victim.label) never logged that its lease had lapsed: \(victimLog.suffix(3_000))")
-        }
+        // It says so and drops its unstarted claims (QueueScriptTests.aConsumerReapedWhileAwayIsToldItsLeaseLapsed).
+        #expect(noticed, "\(victim.label) never logged that its lease had lapsed: \(victimLog.suffix(3_000))")
     }
 
     /// One client's counter from the emulator's stats (`by_client`, `in_progress_by_client`).

@@ -89,7 +89,9 @@ struct ThrottlingTests {
         let seconds = Date().timeIntervalSince(started)
         let requests = (try emulator.stats()["requests"] as? Int ?? 0) - before
         let rate = Double(requests) / seconds
-        print("shared rate: \(requests) Azure requests in \(String(format: "%.1f", seconds)) s = \(String(format: "%.1f", rate))/s, limit 40/s")
+        print(
+            "shared rate: \(requests) Azure requests in \(String(format: "%.1f", seconds)) s = \(String(format: "%.1f", rate))/s, limit 40/s"
+        )
         // Start-up checks (one listing each) are not limited; everything else is.
         #expect(Double(requests - 2) <= 40 * seconds * 1.05 + 4, "\(rate)/s against a limit of 40/s")
         #expect(try await harness.mismatches(expected) == [])

@@ -16,6 +16,9 @@ public struct JobKeys: Sendable {
     public var meta: String { base + "meta" }
     /// ZSET: consumer id -> lease expiry (ms since epoch, Redis server clock).
     public var consumers: String { base + "consumers" }
+    /// ZSET: consumer runs reaped while away -> when (kept a day), so a run that comes back
+    /// learns its lease lapsed.
+    public var reaped: String { base + "reaped" }
     /// HASH: key -> last error, for keys that exhausted their attempts.
     public var failed: String { base + "failed" }
     /// HASH: listed, skipped, enqueued, copied, bytes, vanished, failed, requeued,

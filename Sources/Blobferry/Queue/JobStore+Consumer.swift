@@ -162,7 +162,7 @@ extension JobStore {
         let keys = self.keys
         let renewed = try await runIdempotent { connection in
             try connection.evalScript(
-                QueueScripts.renewLease, keys: [RedisArgument(keys.consumers)],
+                QueueScripts.renewLease, keys: [RedisArgument(keys.consumers), RedisArgument(keys.reaped)],
                 arguments: [RedisArgument(consumer), RedisArgument(Int(leaseSeconds * 1000)), 100]
             ).decodeArray("renewLease script")
         }
@@ -185,7 +185,7 @@ extension JobStore {
                 .map { try $0.decodePairs("HGETALL of an inflight hash") }
         }
         var scriptKeys = ScriptKeys(
-            [keys.consumers, keys.stats, keys.failed, keys.attempts] + consumers.map { keys.inflight($0) })
+            [keys.consumers, keys.stats, keys.failed, keys.attempts, keys.reaped] + consumers.map { keys.inflight($0) })
         var arguments =
             [RedisArgument(maxAttempts), RedisArgument(consumers.count)] + consumers.map { RedisArgument($0) }
         for (index, held) in claims.enumerated() {

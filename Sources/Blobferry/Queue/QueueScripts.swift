@@ -282,10 +282,11 @@ enum QueueScripts {
         """)
 
     /// Extends this consumer's lease (phase one of a heartbeat) and names the consumers
-    /// whose lease expired, for `reap`.
-    /// KEYS: consumers zset. ARGV: consumer run id ("" = only look), lease ms, how many
-    /// expired consumers to name at most.
-    /// Returns {this consumer's lease before: 0 none, 1 held, 2 lapsed; expired ids...}.
+    /// whose lease expired, for `reap`. A consumer that was reaped while away (a frozen VM,
+    /// a cut link) is told so once: `reap` leaves its run id in the reaped set.
+    /// KEYS: consumers zset, reaped zset. ARGV: consumer run id ("" = only look), lease ms,
+    /// how many expired consumers to name at most.
+    /// Returns {this consumer's lease before: 0 none, 1 held, 2 lapsed or reaped; expired ids...}.
     static let renewLease = script(
         """
         local now = now_ms()
@@ -293,6 +294,7 @@ enum QueueScripts {
         if ARGV[1] ~= '' then
           local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
           if score then before = (tonumber(score) > now) and 1 or 2 end
+          if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then before = 2 end
           redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
         end
         local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -305,8 +307,8 @@ enum QueueScripts {
     /// key already done is dropped. Each consumer is re-checked first: one that renewed its
     /// lease since phase one keeps everything. A consumer whose hash is empty afterwards
     /// leaves the consumers set.
-    /// KEYS: consumers zset, stats, failed, attempts, the n consumers' inflight hashes, then
-    /// queue and done of each partition involved.
+    /// KEYS: consumers zset, stats, failed, attempts, reaped zset, the n consumers' inflight
+    /// hashes, then queue and done of each partition involved.
     /// ARGV: max attempts, n, the n consumer ids, then triples consumer number (1...n), key,
     /// index of its queue in KEYS (done follows it).
     /// Returns {expired consumers, keys requeued, keys failed}.
@@ -317,9 +319,9 @@ enum QueueScripts {
           return redis.error_reply('ERR reap: malformed arguments')
         end
         for i = 3 + n, #ARGV, 3 do
-          key_at(4 + tonumber(ARGV[i]), 5, 4 + n)
-          key_at(ARGV[i + 2], 5 + n)
-          key_at(ARGV[i + 2] + 1, 6 + n)
+          key_at(5 + tonumber(ARGV[i]), 6, 5 + n)
+          key_at(ARGV[i + 2], 6 + n)
+          key_at(ARGV[i + 2] + 1, 7 + n)
         end
         local now = now_ms()
         local expired, count = {}, 0
@@ -331,7 +333,7 @@ enum QueueScripts {
         local requeued, failed = 0, 0
         for i = 3 + n, #ARGV, 3 do
           local c, key, slot = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
-          if expired[c] and redis.call('HDEL', KEYS[4 + c], key) == 1 then
+          if expired[c] and redis.call('HDEL', KEYS[5 + c], key) == 1 then
             if redis.call('SISMEMBER', KEYS[slot + 1], key) == 1 then
               redis.call('HDEL', KEYS[4], key)
             else
@@ -343,10 +345,13 @@ enum QueueScripts {
           end
         end
         for c = 1, n do
-          if expired[c] and redis.call('HLEN', KEYS[4 + c]) == 0 then
+          if expired[c] and redis.call('HLEN', KEYS[5 + c]) == 0 then
             redis.call('ZREM', KEYS[1], ARGV[2 + c])
+            -- Remembered for a day, so the consumer learns at its next heartbeat.
+            redis.call('ZADD', KEYS[5], now, ARGV[2 + c])
           end
         end
+        redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 86400000)
         if requeued > 0 then redis.call('HINCRBY', KEYS[2], 'requeued', requeued) end
         if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
         return {count, requeued, failed}

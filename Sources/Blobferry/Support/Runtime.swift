@@ -50,7 +50,8 @@ public enum Runtime {
         -> any RequestSigner
     {
         guard let store, rate > 0 else { return signer }
-        return RateLimitedSigner(limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
+        return RateLimitedSigner(
+            limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
     }
 
     public static func httpEngine(connections: Int) throws -> HTTPEngine {
