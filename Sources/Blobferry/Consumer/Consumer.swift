@@ -15,6 +15,7 @@ public final class Consumer: Sendable {
         public var bytes: Int
         public var failed: Int
         public var vanished: Int
+        public var directoryMarkers: Int
         public var seconds: Double
         /// Why the run ended early, when it did (credentials, unreachable services).
         public var stoppedBy: BlobferryError?
@@ -88,6 +89,7 @@ public final class Consumer: Sendable {
         let totals = counters.snapshot()
         return Summary(
             copied: totals.copied, bytes: totals.bytes, failed: totals.failed, vanished: totals.vanished,
+            directoryMarkers: totals.directoryMarkers,
             seconds: Date().timeIntervalSince(started), stoppedBy: stoppedBy)
     }
 

@@ -15,6 +15,9 @@ public enum CopyOutcome: Sendable, Equatable {
     case copied(bytes: Int)
     /// The blob was deleted from Azure after it was listed.
     case vanished
+    /// A directory marker of a hierarchical-namespace account (`hdi_isfolder=true`):
+    /// skipped and counted (`stats.directory_markers`), not copied.
+    case directoryMarker
     /// Out of attempts, or an error no retry fixes; `reason` lands in the failed hash.
     case failed(reason: String)
 }
@@ -103,6 +106,7 @@ extension JobStore {
             switch outcome {
             case .copied(let bytes): arguments += ["copied", RedisArgument(item.key), done, RedisArgument(bytes)]
             case .vanished: arguments += ["vanished", RedisArgument(item.key), done, ""]
+            case .directoryMarker: arguments += ["marker", RedisArgument(item.key), done, ""]
             case .failed(let reason): arguments += ["failed", RedisArgument(item.key), done, RedisArgument(reason)]
             }
         }
