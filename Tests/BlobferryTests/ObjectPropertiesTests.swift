@@ -31,6 +31,14 @@ struct ObjectPropertiesTests {
 
     /// head_object through boto3 (SigV4, path style), as JSON.
     func botoHead(_ harness: MigrationHarness, key: String) throws -> [String: Any] {
+        try botoHead(
+            endpoint: harness.s3Endpoint, accessKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
+            secretKey: try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"), bucket: harness.bucket, key: key)
+    }
+
+    func botoHead(endpoint: String, accessKey: String, secretKey: String, bucket: String, key: String) throws
+        -> [String: Any]
+    {
         let script = """
             import boto3, json, os, sys
             from botocore.config import Config
@@ -39,16 +47,17 @@ struct ObjectPropertiesTests {
                 config=Config(s3={"addressing_style": "path"}))
             h = s3.head_object(Bucket=os.environ["BUCKET"], Key=sys.argv[1])
             print(json.dumps({k: h.get(k) for k in ["ContentType", "ContentEncoding", "ContentLanguage",
-                "ContentDisposition", "CacheControl", "Metadata", "ContentLength", "ETag"]}))
+                "ContentDisposition", "CacheControl", "Metadata", "ContentLength", "ETag", "StorageClass",
+                "ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled"]}))
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, key]
         var environment = ProcessInfo.processInfo.environment
-        environment["EP"] = harness.s3Endpoint
-        environment["AK"] = try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY")
-        environment["SK"] = try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY")
-        environment["BUCKET"] = harness.bucket
+        environment["EP"] = endpoint
+        environment["AK"] = accessKey
+        environment["SK"] = secretKey
+        environment["BUCKET"] = bucket
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -161,6 +170,74 @@ struct ObjectPropertiesTests {
         #expect(try await harness.mismatches(expected) == [])
         let failed = try await harness.run("blobferry", ["status", "--failed", "10"], label: "failed")
         #expect(failed.output.contains("archived: rehydrate first"), "\(failed.output)")
+    }
+
+    /// Storage class, SSE and the ACL from the settings reach every object, single-part and
+    /// multipart (moto: SeaweedFS ignores these headers); `overwrite: never` sends
+    /// `If-None-Match: *` and leaves an object already there as it was.
+    @Test(arguments: ["AES256", "aws:kms"])
+    func storageSettingsReachEveryObjectAndNeverOverwrites(sse: String) async throws {
+        let harness = try await MigrationHarness(name: "storage")
+        let motoEndpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
+        let bucket = "bf-storage-\(UUID().uuidString.prefix(8).lowercased())"
+        let moto = try S3Client(
+            endpoint: motoEndpoint, region: "us-east-1", bucket: bucket,
+            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
+        try await moto.createBucket()
+        var destination = DestinationSettings()
+        destination.storageClass = "STANDARD_IA"
+        destination.sse = sse
+        if sse == "aws:kms" {
+            destination.sseKMSKeyID = "arn:aws:kms:us-east-1:123456789012:key/blobferry-test"
+            destination.sseBucketKey = true
+        }
+        destination.acl = "bucket-owner-full-control"
+        var copier = BlobCopier(
+            azure: harness.azure, s3: moto, destinationPrefix: "", retry: RetryPolicy(maxAttempts: 3),
+            multipartThreshold: 5 * Self.mebibyte, partSize: 5 * Self.mebibyte, partsInFlight: 2,
+            memory: MemoryBudget(totalBytes: 64 * Self.mebibyte, concurrency: 4, partSize: 5 * Self.mebibyte),
+            logger: Logger(label: "storage-test"), objectHeaders: destination.objectHeaders)
+        let sizes = ["small": 100, "large": 6 * Self.mebibyte]
+        for (name, size) in sizes {
+            try await harness.azure.putBlob(name, body: MigrationHarness.body(for: name, size: size))
+            let result = await copier.copy(ClaimedKey(key: name, partition: "x"))
+            guard case .finished(.copied) = result else {
+                Issue.record("\(name) was not copied: \(result)")
+                continue
+            }
+            let head = try botoHead(
+                endpoint: motoEndpoint, accessKey: "testing", secretKey: "testing", bucket: bucket, key: name)
+            #expect(head["StorageClass"] as? String == "STANDARD_IA", "\(name): \(head)")
+            #expect(head["ServerSideEncryption"] as? String == sse, "\(name): \(head)")
+            if sse == "aws:kms" {
+                #expect((head["SSEKMSKeyId"] as? String)?.hasSuffix("key/blobferry-test") == true, "\(name): \(head)")
+                // moto keeps the bucket key flag of PutObject only, not of CreateMultipartUpload.
+                if name == "small" { #expect(head["BucketKeyEnabled"] as? Bool == true, "\(name): \(head)") }
+                let md5 = Base64.encode(Digest.md5(MigrationHarness.body(for: name, size: sizes[name] ?? 0)))
+                #expect(
+                    (head["Metadata"] as? [String: String])?["md5chksum"] == md5,
+                    "an SSE-KMS ETag is no MD5, so md5chksum is written")
+            }
+        }
+
+        copier.overwrite = false
+        for (name, size) in sizes {
+            try await harness.azure.putBlob(name, body: MigrationHarness.body(for: "new " + name, size: size))
+            let result = await copier.copy(ClaimedKey(key: name, partition: "x"))
+            guard case .finished(.alreadyInBucket) = result else {
+                Issue.record("overwrite never must skip \(name): \(result)")
+                continue
+            }
+            let stored = try await moto.getObject(key: name)
+            #expect(Digest.md5(stored) == Digest.md5(MigrationHarness.body(for: name, size: size)))
+        }
+        #expect(try await moto.listMultipartUploads() == [], "a refused completion leaves no upload behind")
+        let fresh = [UInt8](repeating: 5, count: 10)
+        try await harness.azure.putBlob("fresh", body: fresh)
+        guard case .finished(.copied) = await copier.copy(ClaimedKey(key: "fresh", partition: "f")) else {
+            Issue.record("overwrite never still copies new keys")
+            return
+        }
     }
 
     @Test func mappingRules() throws {

@@ -38,6 +38,9 @@ struct BlobCopier: Sendable {
     let logger: Logger
     /// Storage and access headers every object is written with (storage class, SSE, ACL).
     var objectHeaders: [HTTPHeader] = []
+    /// False (`overwrite: never`): writes carry `If-None-Match: *`, and a key S3 already
+    /// holds is skipped (`alreadyInBucket`) instead of replaced.
+    var overwrite = true
     /// Blobs larger than this fail instead of being copied (S3's limit; tests lower it).
     var maxObjectBytes = ObjectProperties.maxObjectBytes
     /// Called after each pinned read (tests rewrite the blob mid-copy here).
@@ -63,6 +66,10 @@ struct BlobCopier: Sendable {
             return .finished(.copied(bytes: bytes))
         } catch let refusal as ObjectRefusal {
             return .finished(refusal.outcome)
+        } catch let error as RemoteError
+            where !overwrite && error.service == .s3 && (error.status == 412 || error.code == "PreconditionFailed")
+        {
+            return .finished(.alreadyInBucket)
         } catch let error as RemoteError where error.service == .azure && error.code == "BlobArchived" {
             return .finished(.failed(reason: "archived: rehydrate first"))
         } catch let error as RemoteError {
@@ -127,8 +134,11 @@ struct BlobCopier: Sendable {
             throw ObjectRefusal.failed(
                 "too large for S3: \(first.totalSize) bytes, S3's object limit is \(maxObjectBytes) (5 TB)")
         }
-        return try ObjectProperties.headers(
-            for: first, multipart: first.totalSize > multipartThreshold, extra: objectHeaders)
+        // Multipart and SSE-KMS objects get ETags that are not their MD5.
+        let etagIsNotMD5 =
+            first.totalSize > multipartThreshold
+            || objectHeaders.contains { $0.name == "x-amz-server-side-encryption" && $0.value == "aws:kms" }
+        return try ObjectProperties.headers(for: first, multipart: etagIsNotMD5, extra: objectHeaders)
     }
 
     private func put(_ body: [UInt8], of blob: BlobDownload, to destination: String, object: S3ObjectHeaders)
@@ -140,6 +150,8 @@ struct BlobCopier: Sendable {
                 service: .azure, kind: .transient, code: "Md5Mismatch",
                 message: "downloaded bytes do not match the blob's Content-MD5")
         }
+        var object = object
+        if !overwrite { object.extra.append(HTTPHeader("If-None-Match", "*")) }
         try await s3.putObject(key: destination, body: body, contentMD5: md5, object: object)
         return body.count
     }
@@ -224,7 +236,8 @@ struct BlobCopier: Sendable {
                     service: .azure, kind: .transient, code: "Md5Mismatch",
                     message: "the blob's parts do not add up to its Content-MD5")
             }
-            try await s3.completeMultipartUpload(key: destination, uploadID: uploadID, partETags: etags)
+            try await s3.completeMultipartUpload(
+                key: destination, uploadID: uploadID, partETags: etags, ifNoneMatch: !overwrite)
         } catch {
             try? await s3.abortMultipartUpload(key: destination, uploadID: uploadID)
             throw error

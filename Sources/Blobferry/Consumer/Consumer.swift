@@ -56,7 +56,8 @@ public final class Consumer: Sendable {
             memory: MemoryBudget(
                 totalBytes: settings.consumer.memoryBudget, concurrency: settings.consumer.concurrency,
                 partSize: settings.consumer.partSize),
-            logger: logger)
+            logger: logger, objectHeaders: settings.destination.objectHeaders,
+            overwrite: settings.destination.overwrite != "never")
     }
 
     /// Checks that both clouds accept the credentials and the container and bucket exist,

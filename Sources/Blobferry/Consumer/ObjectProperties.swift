@@ -38,7 +38,8 @@ enum ObjectProperties {
     }
 
     /// The headers of the object copied from `blob`. `multipart`: the object's ETag will
-    /// not be its MD5, so the blob's Content-MD5 (when Azure has one) goes in `md5chksum`.
+    /// not be its MD5 (multipart, SSE-KMS), so the blob's Content-MD5 (when Azure has one)
+    /// goes in `md5chksum`.
     /// Throws a refusal when the blob's metadata cannot be carried as it is: nothing is
     /// dropped silently.
     static func headers(for blob: BlobDownload, multipart: Bool, extra: [HTTPHeader] = []) throws(ObjectRefusal)

@@ -81,7 +81,8 @@ public final class S3Client: Sendable {
                 contentEncoding: response.header("content-encoding"),
                 contentLanguage: response.header("content-language"),
                 contentDisposition: response.header("content-disposition"),
-                cacheControl: response.header("cache-control"))
+                cacheControl: response.header("cache-control"),
+                serverSideEncryption: response.header("x-amz-server-side-encryption"))
         } catch let error as RemoteError where error.kind == .notFound {
             return nil
         }
@@ -202,7 +203,10 @@ public final class S3Client: Sendable {
         return etag
     }
 
-    public func completeMultipartUpload(key: String, uploadID: String, partETags: [String]) async throws {
+    /// `ifNoneMatch`: complete only if no object exists under the key (S3 answers 412).
+    public func completeMultipartUpload(
+        key: String, uploadID: String, partETags: [String], ifNoneMatch: Bool = false
+    ) async throws {
         var xml = "<CompleteMultipartUpload>"
         for (index, etag) in partETags.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(Self.escapeXML(etag))</ETag></Part>"
@@ -211,7 +215,8 @@ public final class S3Client: Sendable {
         let body = Array(xml.utf8)
         let response = try await send(
             "POST", key: key, query: [("uploadId", uploadID)],
-            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))], body: body,
+            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))]
+                + (ifNoneMatch ? [HTTPHeader("If-None-Match", "*")] : []), body: body,
             operation: "CompleteMultipartUpload")
         // S3 may answer 200 with an error document when the completion fails late.
         if let code = XMLText.first("Code", in: response.body) {
@@ -287,6 +292,8 @@ public struct S3ObjectHead: Sendable, Equatable {
     public var contentLanguage: String? = nil
     public var contentDisposition: String? = nil
     public var cacheControl: String? = nil
+    /// `AES256` or `aws:kms` (an SSE-KMS object's ETag is not its MD5).
+    public var serverSideEncryption: String? = nil
 }
 
 /// The headers an object is written with (PutObject, CreateMultipartUpload): its content

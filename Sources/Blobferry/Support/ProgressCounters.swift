@@ -10,6 +10,7 @@ public final class ProgressCounters: Sendable {
         public var failed = 0
         public var vanished = 0
         public var directoryMarkers = 0
+        public var alreadyInBucket = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -31,6 +32,7 @@ public final class ProgressCounters: Sendable {
                 $0.bytes += bytes
             case .vanished: $0.vanished += 1
             case .directoryMarker: $0.directoryMarkers += 1
+            case .alreadyInBucket: $0.alreadyInBucket += 1
             case .failed: $0.failed += 1
             }
         }
