@@ -107,6 +107,50 @@ struct ObjectPropertiesTests {
         #expect(
             metadata["md5chksum"] == (multipart ? Base64.encode(Digest.md5(body)) : nil),
             "md5chksum only where the ETag is not the MD5")
+
+        // rclone reads both conventions: `lsl` shows Azure's time, `md5sum` the MD5 (from
+        // md5chksum for the multipart object).
+        let remote = "bf:\(harness.bucket)/dir/report.csv.gz"
+        let listed = try rclone(harness, ["lsl", remote])
+        let fields = listed.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.count >= 4 && fields[0] == "\(size)", "rclone lsl: \(listed)")
+        if fields.count >= 4 {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSSSSSSSS"
+            let shown = formatter.date(from: "\(fields[1]) \(fields[2])")?.timeIntervalSince1970 ?? 0
+            #expect(abs(shown - modified) < 1, "rclone lsl shows \(listed), Azure's Last-Modified is \(modified)")
+        }
+        let summed = try rclone(harness, ["md5sum", remote])
+        let hex = Digest.md5(body).map { String(format: "%02x", $0) }.joined()
+        #expect(summed.hasPrefix(hex), "rclone md5sum: \(summed), expected \(hex)")
+    }
+
+    /// Runs rclone against the test bucket (a remote `bf:` from the environment, no
+    /// config file); returns its standard output.
+    func rclone(_ harness: MigrationHarness, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["rclone"] + arguments
+        // Only rclone's own settings: an AWS_CA_BUNDLE from the machine makes it refuse a
+        // plain-http endpoint, and AWS_* credentials would compete with the remote's.
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+        environment.merge([
+            "TZ": "UTC", "RCLONE_CONFIG": "/dev/null", "RCLONE_CONFIG_BF_TYPE": "s3",
+            "RCLONE_CONFIG_BF_PROVIDER": "Other", "RCLONE_CONFIG_BF_ENDPOINT": harness.s3Endpoint,
+            "RCLONE_CONFIG_BF_REGION": "us-east-1", "RCLONE_CONFIG_BF_FORCE_PATH_STYLE": "true",
+            "RCLONE_CONFIG_BF_ACCESS_KEY_ID": try TestEnvironment.value("BLOBFERRY_TEST_S3_ACCESS_KEY"),
+            "RCLONE_CONFIG_BF_SECRET_ACCESS_KEY": try TestEnvironment.value("BLOBFERRY_TEST_S3_SECRET_KEY"),
+        ]) { _, new in new }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "rclone \(arguments.joined(separator: " ")) failed")
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func directoryMarkersAreSkippedAndCounted() async throws {
@@ -249,6 +293,10 @@ struct ObjectPropertiesTests {
         #expect(single.metadata == ["owner": "x", "mtime": "1700000000.000000000"])
         let multi = try ObjectProperties.headers(for: blob, multipart: true)
         #expect(multi.metadata["md5chksum"] == "1B2M2Y8AsgTpgAmY7PhCfg==")
+        blob.blobType = "PageBlob"
+        #expect(try ObjectProperties.headers(for: blob, multipart: false).metadata["azure-blob-type"] == "PageBlob")
+        blob.blobType = "BlockBlob"
+        #expect(try ObjectProperties.headers(for: blob, multipart: false).metadata["azure-blob-type"] == nil)
         blob.metadata = ["caf\u{E9}": "1"]
         #expect(throws: ObjectRefusal.self) { try ObjectProperties.headers(for: blob, multipart: false) }
         #expect(HTTPDate.parse("Tue, 14 Nov 2023 22:13:20 GMT") == Date(timeIntervalSince1970: 1_700_000_000))

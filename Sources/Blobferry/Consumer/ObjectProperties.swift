@@ -25,6 +25,8 @@ enum ObjectProperties {
     /// object whose ETag is not its MD5 (multipart).
     static let mtimeName = "mtime"
     static let md5Name = "md5chksum"
+    /// A page or append blob's type (block blobs, the usual kind, carry nothing).
+    static let blobTypeName = "azure-blob-type"
     /// Azure's marker for a directory of an account with a hierarchical namespace.
     static let folderMarkerName = "hdi_isfolder"
 
@@ -55,7 +57,7 @@ enum ObjectProperties {
             guard value.utf8.allSatisfy({ $0 == 0x09 || (0x20...0x7E).contains($0) }) else {
                 throw .failed("metadata S3 cannot hold: the value of '\(name)' is not printable ASCII")
             }
-            if lowered == mtimeName || lowered == md5Name { continue }  // blobferry writes these
+            if lowered == mtimeName || lowered == md5Name || lowered == blobTypeName { continue }  // blobferry's
             guard metadata[lowered] == nil else {
                 throw .failed("metadata S3 cannot hold: '\(name)' and another name differ only by case")
             }
@@ -70,6 +72,7 @@ enum ObjectProperties {
         var own: [(String, String)] = []
         if let modified = blob.lastModified { own.append((mtimeName, mtimeText(modified))) }
         if multipart, let md5 = blob.contentMD5, !md5.isEmpty { own.append((md5Name, md5)) }
+        if let type = blob.blobType, type != "BlockBlob", !type.isEmpty { own.append((blobTypeName, type)) }
         for (name, value) in own where used + name.utf8.count + value.utf8.count <= maxUserMetadataBytes {
             metadata[name] = value
             used += name.utf8.count + value.utf8.count
