@@ -23,7 +23,10 @@ azure-storage-blob SDK in scripts/tests/test_azure_emulator.py):
 - Blobs (BlockBlob only): Put Blob (Content-MD5 verified -> 400 Md5Mismatch; when absent
   the service computes and stores it, like Azure), Put Block / Put Block List (no stored
   MD5 unless x-ms-blob-content-md5 is sent, like Azure), Get Blob (Range / x-ms-range ->
-  206 + Content-Range, 416 InvalidRange), Get Blob Properties, Set Blob Metadata, Delete.
+  206 + Content-Range, 416 InvalidRange), Get Blob Properties, Set Blob Metadata, Set Blob
+  Tier (Hot / Cool / Cold / Archive; Get Blob of an archived blob -> 409 BlobArchived),
+  Delete. Content-Type/-Encoding/-Language/-Disposition and Cache-Control are stored and
+  returned as sent (bodies are never encoded or decoded).
   If-Match / If-None-Match on reads and writes.
 - List Blobs: prefix, delimiter, marker / NextMarker (opaque), maxresults (default and cap
   5000, or --max-page), include=metadata, startFrom (inclusive). Order: names sorted by
@@ -195,6 +198,7 @@ class Blob:
     content_disposition: str = ""
     content_md5: Optional[bytes] = None
     metadata: Dict[str, str] = dataclasses.field(default_factory=dict)
+    access_tier: str = ""  # empty: inferred Hot (the account default), as Azure reports it
     etag: str = dataclasses.field(default_factory=new_etag)
     last_modified: float = dataclasses.field(default_factory=time.time)
     created: float = dataclasses.field(default_factory=time.time)
@@ -499,6 +503,7 @@ OPERATIONS = {
     "PutBlock": Operation("PutBlock", "put_block", "cw", "o", True),
     "PutBlockList": Operation("PutBlockList", "put_block_list", "cw", "o", True),
     "SetBlobMetadata": Operation("SetBlobMetadata", "set_blob_metadata", "w", "o", True),
+    "SetBlobTier": Operation("SetBlobTier", "set_blob_tier", "w", "o", True),
     "GetBlob": Operation("GetBlob", "get_blob", "r", "o", True),
     "GetBlobProperties": Operation("GetBlobProperties", "blob_properties", "r", "o", True),
     "DeleteBlob": Operation("DeleteBlob", "delete_blob", "d", "o", True),
@@ -523,6 +528,7 @@ def classify(method: str, container: str, blob: str, query: Dict[str, str]) -> O
     else:
         key = {("PUT", ""): "PutBlob", ("PUT", "block"): "PutBlock",
                ("PUT", "blocklist"): "PutBlockList", ("PUT", "metadata"): "SetBlobMetadata",
+               ("PUT", "tier"): "SetBlobTier",
                ("GET", ""): "GetBlob", ("HEAD", ""): "GetBlobProperties",
                ("DELETE", ""): "DeleteBlob"}.get((method, comp))
         if key:
@@ -955,8 +961,10 @@ class Handlers:
                f"<Content-CRC64 /><Content-MD5>{md5}</Content-MD5>"
                f"<Cache-Control>{xml_text(blob.cache_control)}</Cache-Control>"
                f"<Content-Disposition>{xml_text(blob.content_disposition)}</Content-Disposition>"
-               "<BlobType>BlockBlob</BlobType><AccessTier>Hot</AccessTier>"
-               "<AccessTierInferred>true</AccessTierInferred><LeaseStatus>unlocked</LeaseStatus>"
+               "<BlobType>BlockBlob</BlobType>"
+               f"<AccessTier>{blob.access_tier or 'Hot'}</AccessTier>"
+               + ("" if blob.access_tier else "<AccessTierInferred>true</AccessTierInferred>")
+               + "<LeaseStatus>unlocked</LeaseStatus>"
                "<LeaseState>available</LeaseState><ServerEncrypted>true</ServerEncrypted>"
                "</Properties>")
         if include_metadata:
@@ -1072,6 +1080,24 @@ class Handlers:
             container.put(request.blob, updated)
         return Response(200, {"ETag": f'"{updated.etag}"', "Last-Modified": http_date(updated.last_modified)})
 
+    TIERS = ("Hot", "Cool", "Cold", "Archive")
+
+    def set_blob_tier(self, request: Request) -> Response:
+        """Set Blob Tier: the tier changes at once (no rehydration delay); the ETag and
+        Last-Modified stay, as Azure keeps them."""
+        tier = request.header("x-ms-access-tier")
+        if tier not in self.TIERS:
+            raise StorageError(400, "InvalidHeaderValue", f"The value for x-ms-access-tier ('{tier}') is not valid.")
+        with self.store.lock:
+            container = self.store.container(request.container)
+            blob = container.get(request.blob)
+            if blob is None:
+                raise blob_not_found()
+            if container.read_only:
+                raise read_only_error()
+            container.put(request.blob, dataclasses.replace(blob, access_tier=tier))
+        return Response(200, {})
+
     def _find_blob(self, request: Request) -> Blob:
         with self.store.lock:
             blob = self.store.container(request.container).get(request.blob)
@@ -1088,6 +1114,8 @@ class Handlers:
 
     def get_blob(self, request: Request) -> Response:
         blob = self._find_blob(request)
+        if blob.access_tier == "Archive":
+            raise StorageError(409, "BlobArchived", "This operation is not permitted on an archived blob.")
         headers = self._blob_headers(blob, request)
         size = blob_size(blob)
         byte_range = self._parse_range(request, size)
@@ -1130,9 +1158,10 @@ class Handlers:
             "Content-Type": q.get("rsct") or blob.content_type, "Accept-Ranges": "bytes",
             "x-ms-blob-type": "BlockBlob", "x-ms-creation-time": http_date(blob.created),
             "x-ms-lease-status": "unlocked", "x-ms-lease-state": "available",
-            "x-ms-server-encrypted": "true", "x-ms-access-tier": "Hot",
-            "x-ms-access-tier-inferred": "true",
+            "x-ms-server-encrypted": "true", "x-ms-access-tier": blob.access_tier or "Hot",
         }
+        if not blob.access_tier:
+            headers["x-ms-access-tier-inferred"] = "true"
         optional = {"Content-Encoding": q.get("rsce") or blob.content_encoding,
                     "Content-Language": q.get("rscl") or blob.content_language,
                     "Cache-Control": q.get("rscc") or blob.cache_control,

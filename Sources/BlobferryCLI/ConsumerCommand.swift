@@ -70,7 +70,7 @@ struct ConsumerOptions: ParsableArguments {
             let summary = try await consumer.run()
             let rate = Double(summary.copied) / max(0.001, summary.seconds)
             print(
-                "consumer \(consumer.id): copied \(summary.copied) (\(summary.bytes) bytes), failed \(summary.failed), vanished \(summary.vanished) in \(String(format: "%.1f", summary.seconds)) s (\(String(format: "%.1f", rate)) objects/s)"
+                "consumer \(consumer.id): copied \(summary.copied) (\(summary.bytes) bytes), failed \(summary.failed), vanished \(summary.vanished), directory markers skipped \(summary.directoryMarkers) in \(String(format: "%.1f", summary.seconds)) s (\(String(format: "%.1f", rate)) objects/s)"
             )
             if let stoppedBy = summary.stoppedBy { throw stoppedBy }
             return 0

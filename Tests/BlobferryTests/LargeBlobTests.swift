@@ -49,7 +49,9 @@ struct LargeBlobTests {
         _ = try await harness.s3.putObject(
             key: "large/just-above", body: tampered, contentMD5: Base64.encode(Digest.md5(tampered)))
         try await harness.s3.deleteObject(key: "small/neighbour")
-        let dirty = try await harness.run("blobferry", ["verify"], label: "verify-dirty")
+        let dirty = try await harness.run(
+            "blobferry", ["verify", "--report", NSTemporaryDirectory() + "verify-\(harness.job).jsonl"],
+            label: "verify-dirty")
         #expect(dirty.status == 1, "\(dirty.output)")
         #expect(dirty.output.contains("different: large/just-above"), "\(dirty.output)")
         #expect(dirty.output.contains("missing: small/neighbour"), "\(dirty.output)")

@@ -276,6 +276,43 @@ def test_conditional_requests(emulator):
     assert container.get_blob_client("c").download_blob(etag=etag, match_condition=MatchConditions.IfNotModified).readall() == b"v1"
 
 
+def test_content_properties_round_trip_and_bodies_stay_encoded(emulator):
+    from azure.storage.blob import ContentSettings
+    import gzip
+    container = emulator.service().create_container("props")
+    body = gzip.compress(b"hello " * 100)
+    settings = ContentSettings(content_type="text/plain", content_encoding="gzip", content_language="de-CH",
+                               content_disposition='attachment; filename="a.txt"', cache_control="max-age=60")
+    container.upload_blob("z", body, content_settings=settings, metadata={"Owner": "ops", "hdi_isfolder": "false"})
+    properties = container.get_blob_client("z").get_blob_properties()
+    assert properties.content_settings.content_encoding == "gzip"
+    assert properties.content_settings.content_language == "de-CH"
+    assert properties.content_settings.content_disposition == 'attachment; filename="a.txt"'
+    assert properties.content_settings.cache_control == "max-age=60"
+    assert properties.metadata == {"Owner": "ops", "hdi_isfolder": "false"}
+    assert properties.last_modified is not None
+    assert container.download_blob("z", decompress=False).readall() == body
+    listed = next(iter(container.list_blobs(include=["metadata"])))
+    assert listed.content_settings.content_encoding == "gzip"
+    assert listed.content_settings.cache_control == "max-age=60"
+
+
+def test_archived_blob_cannot_be_read_until_rehydrated(emulator):
+    container = emulator.service().create_container("tiers")
+    container.upload_blob("cold", b"frozen")
+    blob = container.get_blob_client("cold")
+    assert blob.get_blob_properties().blob_tier == "Hot"
+    blob.set_standard_blob_tier("Archive")
+    assert blob.get_blob_properties().blob_tier == "Archive"
+    assert next(iter(container.list_blobs())).blob_tier == "Archive"
+    with pytest.raises(HttpResponseError) as archived:
+        blob.download_blob().readall()
+    assert archived.value.status_code == 409
+    assert archived.value.error_code == "BlobArchived"
+    blob.set_standard_blob_tier("Cool")
+    assert blob.download_blob().readall() == b"frozen"
+
+
 def test_missing_blob_and_container(emulator):
     service = emulator.service()
     container = service.create_container("present")

@@ -70,6 +70,12 @@ public final class AzureBlobClient: Sendable {
         return BlobDownload(
             body: response.body,
             contentType: response.header("content-type"),
+            contentEncoding: response.header("content-encoding"),
+            contentLanguage: response.header("content-language"),
+            contentDisposition: response.header("content-disposition"),
+            cacheControl: response.header("cache-control"),
+            lastModified: response.header("last-modified").flatMap(HTTPDate.parse),
+            blobType: response.header("x-ms-blob-type"),
             contentMD5: range == nil
                 ? response.header("content-md5") : response.header("x-ms-blob-content-md5"),
             metadata: Self.metadata(of: response),

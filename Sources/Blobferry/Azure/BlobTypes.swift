@@ -1,3 +1,5 @@
+import Foundation
+
 /// One blob as List Blobs describes it.
 public struct BlobItem: Sendable, Equatable {
     public var name: String
@@ -29,6 +31,15 @@ public struct BlobListPage: Sendable {
 public struct BlobDownload: Sendable {
     public var body: [UInt8]
     public var contentType: String?
+    /// Sent to S3 as stored: a gzip blob stays gzip (the HTTP engine never decodes bodies).
+    public var contentEncoding: String?
+    public var contentLanguage: String?
+    public var contentDisposition: String?
+    public var cacheControl: String?
+    /// The blob's Last-Modified (whole seconds, as Azure's HTTP date has them).
+    public var lastModified: Date?
+    /// `BlockBlob`, `PageBlob` or `AppendBlob`.
+    public var blobType: String?
     /// Base64 MD5 of the whole blob (`Content-MD5`, or `x-ms-blob-content-md5` on ranges).
     public var contentMD5: String?
     public var metadata: [String: String]

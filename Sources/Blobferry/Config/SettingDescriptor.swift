@@ -89,6 +89,24 @@ extension SettingDescriptor {
             "destination.addressing", "BLOBFERRY_DEST_ADDRESSING", at: \.destination.addressing,
             help: "path | virtual; default: path with an endpoint, virtual on AWS"),
         text(
+            "destination.storage_class", "BLOBFERRY_DEST_STORAGE_CLASS", at: \.destination.storageClass,
+            help: "S3 storage class of every object (STANDARD_IA, GLACIER_IR...); empty: the bucket's default"),
+        text(
+            "destination.sse", "BLOBFERRY_DEST_SSE", at: \.destination.sse,
+            help: "server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty: the bucket's default"),
+        text(
+            "destination.sse_kms_key_id", "BLOBFERRY_DEST_SSE_KMS_KEY_ID", at: \.destination.sseKMSKeyID,
+            help: "KMS key id or ARN for aws:kms; empty: the AWS-managed key"),
+        flag(
+            "destination.sse_bucket_key", "BLOBFERRY_DEST_SSE_BUCKET_KEY", at: \.destination.sseBucketKey,
+            help: "SSE-KMS with an S3 Bucket Key (fewer, cheaper KMS requests)"),
+        text(
+            "destination.acl", "BLOBFERRY_DEST_ACL", at: \.destination.acl,
+            help: "bucket-owner-full-control for a bucket another account owns; empty: none"),
+        text(
+            "destination.overwrite", "BLOBFERRY_OVERWRITE", at: \.destination.overwrite,
+            help: "always | never (If-None-Match: *; objects already there are counted as skipped)"),
+        text(
             "destination.access_key_id", "AWS_ACCESS_KEY_ID", at: \.destination.accessKeyID, help: "AWS access key id"),
         optionalSecret(
             "destination.secret_access_key", "AWS_SECRET_ACCESS_KEY", at: \.destination.secretAccessKey,

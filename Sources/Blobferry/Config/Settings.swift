@@ -1,3 +1,4 @@
+import BlobferryHTTP
 import Foundation
 
 /// Everything one blobferry job needs, resolved from defaults, a YAML file, the environment
@@ -63,7 +64,36 @@ public struct DestinationSettings: Sendable {
     public var addressing: String = ""
     /// Requests per second to S3, shared by every process of the job (0: no limit).
     public var requestsPerSecond: Double = 0
+    /// `x-amz-storage-class` of every object (`STANDARD_IA`, `GLACIER_IR`...); empty: the
+    /// bucket's default (STANDARD).
+    public var storageClass: String = ""
+    /// Server-side encryption: empty (the bucket's default), `AES256` (SSE-S3) or
+    /// `aws:kms` (SSE-KMS, with `sseKMSKeyID` or the account's AWS-managed key).
+    public var sse: String = ""
+    public var sseKMSKeyID: String = ""
+    /// SSE-KMS with an S3 Bucket Key (fewer KMS requests, lower KMS cost).
+    public var sseBucketKey: Bool = false
+    /// `x-amz-acl`: empty, or `bucket-owner-full-control` for a bucket another account owns.
+    public var acl: String = ""
+    /// `always` (default) replaces what the bucket holds under a key; `never` sends
+    /// `If-None-Match: *` and counts the keys that already had an object as skipped.
+    public var overwrite: String = "always"
     public init() {}
+
+    /// The storage and access headers every object is written with.
+    public var objectHeaders: [HTTPHeader] {
+        var headers: [HTTPHeader] = []
+        if !storageClass.isEmpty { headers.append(HTTPHeader("x-amz-storage-class", storageClass)) }
+        if !sse.isEmpty { headers.append(HTTPHeader("x-amz-server-side-encryption", sse)) }
+        if sse == "aws:kms" {
+            if !sseKMSKeyID.isEmpty {
+                headers.append(HTTPHeader("x-amz-server-side-encryption-aws-kms-key-id", sseKMSKeyID))
+            }
+            if sseBucketKey { headers.append(HTTPHeader("x-amz-server-side-encryption-bucket-key-enabled", "true")) }
+        }
+        if !acl.isEmpty { headers.append(HTTPHeader("x-amz-acl", acl)) }
+        return headers
+    }
 }
 
 /// How the producer lists and how far it may run ahead of the consumers.

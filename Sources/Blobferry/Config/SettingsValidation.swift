@@ -76,6 +76,24 @@ extension Settings {
             ["", "path", "virtual"].contains(destination.addressing),
             "destination addressing must be 'path' or 'virtual'")
         try check(destination.prefix.utf8.count < 1024, "destination prefix is longer than S3 allows")
+        let classes = [
+            "", "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
+            "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
+        ]
+        try check(
+            classes.contains(destination.storageClass),
+            "destination storage_class '\(destination.storageClass)' is not an S3 storage class (\(classes.dropFirst().joined(separator: ", ")))"
+        )
+        try check(
+            ["", "AES256", "aws:kms"].contains(destination.sse), "destination sse must be AES256 or aws:kms")
+        try check(
+            destination.sse == "aws:kms" || (destination.sseKMSKeyID.isEmpty && !destination.sseBucketKey),
+            "destination sse_kms_key_id and sse_bucket_key need sse: aws:kms")
+        try check(
+            ["", "bucket-owner-full-control"].contains(destination.acl),
+            "destination acl must be bucket-owner-full-control (or empty)")
+        try check(
+            ["always", "never"].contains(destination.overwrite), "destination overwrite must be 'always' or 'never'")
     }
 
     private func validatePartitions() throws {

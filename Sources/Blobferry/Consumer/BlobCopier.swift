@@ -1,4 +1,5 @@
 import BlobferryCrypto
+import BlobferryHTTP
 import Foundation
 import Logging
 
@@ -13,8 +14,9 @@ enum CopyResult: Sendable {
 }
 
 /// Copies one blob: GET from Azure, check its MD5, PUT to S3 with Content-MD5 (so S3
-/// rejects corrupted bytes), carrying Content-Type and metadata. Blobs above the multipart
-/// threshold stream part by part, each part fetched with a ranged GET.
+/// rejects corrupted bytes), carrying every content property and the metadata
+/// (`ObjectProperties` decides how). Blobs above the multipart threshold stream part by
+/// part, each part fetched with a ranged GET.
 ///
 /// Two rules keep a copy honest and its memory bounded:
 /// - **One version.** Every read after the first carries `If-Match` with the first
@@ -34,6 +36,13 @@ struct BlobCopier: Sendable {
     let partsInFlight: Int
     let memory: MemoryBudget
     let logger: Logger
+    /// Storage and access headers every object is written with (storage class, SSE, ACL).
+    var objectHeaders: [HTTPHeader] = []
+    /// False (`overwrite: never`): writes carry `If-None-Match: *`, and a key S3 already
+    /// holds is skipped (`alreadyInBucket`) instead of replaced.
+    var overwrite = true
+    /// Blobs larger than this fail instead of being copied (S3's limit; tests lower it).
+    var maxObjectBytes = ObjectProperties.maxObjectBytes
     /// Called after each pinned read (tests rewrite the blob mid-copy here).
     var afterPinnedRead: (@Sendable (ClosedRange<Int>) async throws -> Void)? = nil
 
@@ -55,6 +64,14 @@ struct BlobCopier: Sendable {
                 }
             }
             return .finished(.copied(bytes: bytes))
+        } catch let refusal as ObjectRefusal {
+            return .finished(refusal.outcome)
+        } catch let error as RemoteError
+            where !overwrite && error.service == .s3 && (error.status == 412 || error.code == "PreconditionFailed")
+        {
+            return .finished(.alreadyInBucket)
+        } catch let error as RemoteError where error.service == .azure && error.code == "BlobArchived" {
+            return .finished(.failed(reason: "archived: rehydrate first"))
         } catch let error as RemoteError {
             switch (error.kind, error.service) {
             case (.notFound, .azure) where error.code != "ContainerNotFound":
@@ -81,13 +98,20 @@ struct BlobCopier: Sendable {
             memory.firstReads.release(firstHeld)
             throw error
         }
+        let object: S3ObjectHeaders
+        do {
+            object = try objectHeaders(for: first)
+        } catch {
+            memory.firstReads.release(firstHeld)
+            throw error
+        }
         if first.totalSize > multipartThreshold {
             // Streamed part by part; the first chunk is not kept (its bytes are read again
             // as part of part 1), so nothing is held while waiting for part budget.
             let head = first
             first.body = []
             memory.firstReads.release(firstHeld)
-            try await copyMultipart(name, to: destination, head: head)
+            try await copyMultipart(name, to: destination, head: head, object: object)
             return head.totalSize
         }
         defer { memory.firstReads.release(firstHeld) }
@@ -98,20 +122,37 @@ struct BlobCopier: Sendable {
             let restHeld = await memory.bodies.acquire(first.totalSize)
             defer { memory.bodies.release(restHeld) }
             body += try await read(name, body.count...(first.totalSize - 1), etag: first.etag)
-            return try await put(body, of: first, to: destination)
+            return try await put(body, of: first, to: destination, object: object)
         }
-        return try await put(body, of: first, to: destination)
+        return try await put(body, of: first, to: destination, object: object)
     }
 
-    private func put(_ body: [UInt8], of blob: BlobDownload, to destination: String) async throws -> Int {
+    /// The object kind checks (directory marker, size), then the object's headers.
+    private func objectHeaders(for first: BlobDownload) throws -> S3ObjectHeaders {
+        if ObjectProperties.isDirectoryMarker(first) { throw ObjectRefusal(outcome: .directoryMarker) }
+        if first.totalSize > maxObjectBytes {
+            throw ObjectRefusal.failed(
+                "too large for S3: \(first.totalSize) bytes, S3's object limit is \(maxObjectBytes) (5 TB)")
+        }
+        // Multipart and SSE-KMS objects get ETags that are not their MD5.
+        let etagIsNotMD5 =
+            first.totalSize > multipartThreshold
+            || objectHeaders.contains { $0.name == "x-amz-server-side-encryption" && $0.value == "aws:kms" }
+        return try ObjectProperties.headers(for: first, multipart: etagIsNotMD5, extra: objectHeaders)
+    }
+
+    private func put(_ body: [UInt8], of blob: BlobDownload, to destination: String, object: S3ObjectHeaders)
+        async throws -> Int
+    {
         let md5 = Base64.encode(Digest.md5(body))
         if let expected = blob.contentMD5, !expected.isEmpty, expected != md5 {
             throw RemoteError(
                 service: .azure, kind: .transient, code: "Md5Mismatch",
                 message: "downloaded bytes do not match the blob's Content-MD5")
         }
-        try await s3.putObject(
-            key: destination, body: body, contentMD5: md5, contentType: blob.contentType, metadata: blob.metadata)
+        var object = object
+        if !overwrite { object.extra.append(HTTPHeader("If-None-Match", "*")) }
+        try await s3.putObject(key: destination, body: body, contentMD5: md5, object: object)
         return body.count
     }
 
@@ -147,13 +188,14 @@ struct BlobCopier: Sendable {
     /// Multipart upload fed by ranged GETs of one version, a window of parts at a time, the
     /// window's bytes taken from the budget first. Any failure aborts the upload so no
     /// orphaned parts are billed.
-    private func copyMultipart(_ name: String, to destination: String, head: BlobDownload) async throws {
+    private func copyMultipart(_ name: String, to destination: String, head: BlobDownload, object: S3ObjectHeaders)
+        async throws
+    {
         let total = head.totalSize
         let size = MultipartPlan.partSize(for: total, preferred: partSize)
         let partCount = (total + size - 1) / size
         let width = max(1, min(partsInFlight, memory.bodies.capacity / size))
-        let uploadID = try await s3.createMultipartUpload(
-            key: destination, contentType: head.contentType, metadata: head.metadata)
+        let uploadID = try await s3.createMultipartUpload(key: destination, object: object)
         do {
             let hasher = MD5Hasher()
             var etags: [String] = []
@@ -194,7 +236,8 @@ struct BlobCopier: Sendable {
                     service: .azure, kind: .transient, code: "Md5Mismatch",
                     message: "the blob's parts do not add up to its Content-MD5")
             }
-            try await s3.completeMultipartUpload(key: destination, uploadID: uploadID, partETags: etags)
+            try await s3.completeMultipartUpload(
+                key: destination, uploadID: uploadID, partETags: etags, ifNoneMatch: !overwrite)
         } catch {
             try? await s3.abortMultipartUpload(key: destination, uploadID: uploadID)
             throw error

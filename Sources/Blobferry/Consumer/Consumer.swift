@@ -15,6 +15,7 @@ public final class Consumer: Sendable {
         public var bytes: Int
         public var failed: Int
         public var vanished: Int
+        public var directoryMarkers: Int
         public var seconds: Double
         /// Why the run ended early, when it did (credentials, unreachable services).
         public var stoppedBy: BlobferryError?
@@ -60,7 +61,8 @@ public final class Consumer: Sendable {
             memory: MemoryBudget(
                 totalBytes: settings.consumer.memoryBudget, concurrency: settings.consumer.concurrency,
                 partSize: settings.consumer.partSize),
-            logger: logger)
+            logger: logger, objectHeaders: settings.destination.objectHeaders,
+            overwrite: settings.destination.overwrite != "never")
     }
 
     /// Checks that both clouds accept the credentials and the container and bucket exist,
@@ -93,6 +95,7 @@ public final class Consumer: Sendable {
         let totals = counters.snapshot()
         return Summary(
             copied: totals.copied, bytes: totals.bytes, failed: totals.failed, vanished: totals.vanished,
+            directoryMarkers: totals.directoryMarkers,
             seconds: Date().timeIntervalSince(started), stoppedBy: stoppedBy)
     }
 

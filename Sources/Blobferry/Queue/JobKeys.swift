@@ -21,8 +21,9 @@ public struct JobKeys: Sendable {
     public var reaped: String { base + "reaped" }
     /// HASH: key -> last error, for keys that exhausted their attempts.
     public var failed: String { base + "failed" }
-    /// HASH: listed, skipped, enqueued, copied, bytes, vanished, failed, requeued,
-    /// requeued_failed, skipped_at_claim, first_copy_ms, last_copy_ms.
+    /// HASH: listed, skipped, enqueued, copied, bytes, vanished, directory_markers,
+    /// skipped_existing, failed, requeued, requeued_failed, skipped_at_claim, first_copy_ms,
+    /// last_copy_ms.
     public var stats: String { base + "stats" }
     /// STRING: the run id of the producer allowed to list, with a TTL it keeps renewing.
     public var producerLease: String { base + "producer-lease" }

@@ -15,6 +15,12 @@ public enum CopyOutcome: Sendable, Equatable {
     case copied(bytes: Int)
     /// The blob was deleted from Azure after it was listed.
     case vanished
+    /// A directory marker of a hierarchical-namespace account (`hdi_isfolder=true`):
+    /// skipped and counted (`stats.directory_markers`), not copied.
+    case directoryMarker
+    /// `overwrite: never` and S3 already held an object under the key: left as it was,
+    /// counted (`stats.skipped_existing`), not copied.
+    case alreadyInBucket
     /// Out of attempts, or an error no retry fixes; `reason` lands in the failed hash.
     case failed(reason: String)
 }
@@ -103,6 +109,8 @@ extension JobStore {
             switch outcome {
             case .copied(let bytes): arguments += ["copied", RedisArgument(item.key), done, RedisArgument(bytes)]
             case .vanished: arguments += ["vanished", RedisArgument(item.key), done, ""]
+            case .directoryMarker: arguments += ["marker", RedisArgument(item.key), done, ""]
+            case .alreadyInBucket: arguments += ["existing", RedisArgument(item.key), done, ""]
             case .failed(let reason): arguments += ["failed", RedisArgument(item.key), done, RedisArgument(reason)]
             }
         }

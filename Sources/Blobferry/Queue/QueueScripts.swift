@@ -197,7 +197,7 @@ enum QueueScripts {
     /// its lease reports on a key that is back in a queue or in other hands, and a failure
     /// never lands for a key already done.
     /// KEYS: this consumer's inflight hash, stats, failed, attempts, then done sets.
-    /// ARGV: groups of four: outcome (copied|vanished|failed), key, index of the key's done
+    /// ARGV: groups of four: outcome (copied|vanished|marker|existing|failed), key, index of the key's done
     /// set in KEYS, detail (bytes for copied, reason for failed, "" otherwise).
     static let acknowledge = script(
         """
@@ -207,11 +207,11 @@ enum QueueScripts {
           local outcome = ARGV[i]
           if outcome == 'copied' then
             if not tonumber(ARGV[i + 3]) then error('blobferry: copied without a byte count') end
-          elseif outcome ~= 'vanished' and outcome ~= 'failed' then
+          elseif outcome ~= 'vanished' and outcome ~= 'marker' and outcome ~= 'existing' and outcome ~= 'failed' then
             error('blobferry: unknown outcome ' .. outcome)
           end
         end
-        local copied, bytes, vanished, failed = 0, 0, 0, 0
+        local copied, bytes, vanished, markers, existing, failed = 0, 0, 0, 0, 0, 0
         for i = 1, #ARGV, 4 do
           local outcome, key, done, detail = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]
           local owned = redis.call('HDEL', KEYS[1], key) == 1
@@ -225,6 +225,10 @@ enum QueueScripts {
           elseif owned then
             if outcome == 'vanished' then
               vanished = vanished + 1
+            elseif outcome == 'marker' then
+              markers = markers + 1
+            elseif outcome == 'existing' then
+              existing = existing + 1
             elseif redis.call('SISMEMBER', done, key) == 0 then
               if redis.call('HSET', KEYS[3], key, detail) == 1 then failed = failed + 1 end
             end
@@ -239,6 +243,8 @@ enum QueueScripts {
           redis.call('HSET', KEYS[2], 'last_copy_ms', now)
         end
         if vanished > 0 then redis.call('HINCRBY', KEYS[2], 'vanished', vanished) end
+        if markers > 0 then redis.call('HINCRBY', KEYS[2], 'directory_markers', markers) end
+        if existing > 0 then redis.call('HINCRBY', KEYS[2], 'skipped_existing', existing) end
         if failed ~= 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
         return copied
         """)

@@ -52,9 +52,17 @@ public final class S3Client: Sendable {
     public func putObject(
         key: String, body: [UInt8], contentMD5: String, contentType: String? = nil, metadata: [String: String] = [:]
     ) async throws -> String? {
-        var headers = [HTTPHeader("Content-MD5", contentMD5)]
-        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
-        headers += Self.metadataHeaders(metadata)
+        try await putObject(
+            key: key, body: body, contentMD5: contentMD5,
+            object: S3ObjectHeaders(contentType: contentType, metadata: metadata))
+    }
+
+    /// Uploads one object with every property `object` holds.
+    @discardableResult
+    public func putObject(key: String, body: [UInt8], contentMD5: String, object: S3ObjectHeaders) async throws
+        -> String?
+    {
+        let headers = [HTTPHeader("Content-MD5", contentMD5)] + object.headers
         let response = try await send("PUT", key: key, headers: headers, body: body, operation: "PutObject")
         return response.header("etag")
     }
@@ -69,7 +77,12 @@ public final class S3Client: Sendable {
             }
             return S3ObjectHead(
                 size: Int(response.header("content-length") ?? "") ?? 0, etag: response.header("etag"),
-                contentType: response.header("content-type"), metadata: metadata)
+                contentType: response.header("content-type"), metadata: metadata,
+                contentEncoding: response.header("content-encoding"),
+                contentLanguage: response.header("content-language"),
+                contentDisposition: response.header("content-disposition"),
+                cacheControl: response.header("cache-control"),
+                serverSideEncryption: response.header("x-amz-server-side-encryption"))
         } catch let error as RemoteError where error.kind == .notFound {
             return nil
         }
@@ -126,13 +139,49 @@ public final class S3Client: Sendable {
         return (keys, truncated == "true" ? XMLText.first("NextContinuationToken", in: response.body) : nil)
     }
 
+    /// One page of ListObjectsV2 with each object's size and ETag (what `verify` compares
+    /// without downloading anything).
+    public func listObjectEntries(prefix: String, continuationToken: String?, maxKeys: Int = 1000) async throws
+        -> (objects: [S3ListedObject], next: String?)
+    {
+        var query = [("list-type", "2"), ("max-keys", String(maxKeys)), ("encoding-type", "url")]
+        if !prefix.isEmpty { query.append(("prefix", prefix)) }
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        let response = try await send("GET", key: nil, query: query, operation: "ListObjectsV2")
+        guard let encodedKeys = XMLText.values(of: "Key", in: response.body),
+            let sizes = XMLText.values(of: "Size", in: response.body),
+            let etags = XMLText.values(of: "ETag", in: response.body),
+            let truncated = XMLText.first("IsTruncated", in: response.body),
+            sizes.count == encodedKeys.count, etags.count == encodedKeys.count
+        else {
+            throw RemoteError(service: .s3, kind: .transient, message: "ListObjectsV2 returned XML that does not parse")
+        }
+        var objects: [S3ListedObject] = []
+        objects.reserveCapacity(encodedKeys.count)
+        for (index, encoded) in encodedKeys.enumerated() {
+            guard let key = encoded.replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+                let size = Int(sizes[index])
+            else {
+                throw RemoteError(
+                    service: .s3, kind: .permanent, message: "ListObjectsV2 returned a key or size that does not parse")
+            }
+            let etag = etags[index].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            objects.append(S3ListedObject(key: key, size: size, etag: etag))
+        }
+        return (objects, truncated == "true" ? XMLText.first("NextContinuationToken", in: response.body) : nil)
+    }
+
     // MARK: - Multipart upload
 
     public func createMultipartUpload(key: String, contentType: String?, metadata: [String: String]) async throws
         -> String
     {
-        var headers = Self.metadataHeaders(metadata)
-        if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
+        try await createMultipartUpload(key: key, object: S3ObjectHeaders(contentType: contentType, metadata: metadata))
+    }
+
+    /// Starts a multipart upload; the object gets every property `object` holds.
+    public func createMultipartUpload(key: String, object: S3ObjectHeaders) async throws -> String {
+        let headers = object.headers
         let response = try await send(
             "POST", key: key, query: [("uploads", "")], headers: headers, operation: "CreateMultipartUpload")
         guard let uploadID = XMLText.first("UploadId", in: response.body), !uploadID.isEmpty else {
@@ -154,7 +203,10 @@ public final class S3Client: Sendable {
         return etag
     }
 
-    public func completeMultipartUpload(key: String, uploadID: String, partETags: [String]) async throws {
+    /// `ifNoneMatch`: complete only if no object exists under the key (S3 answers 412).
+    public func completeMultipartUpload(
+        key: String, uploadID: String, partETags: [String], ifNoneMatch: Bool = false
+    ) async throws {
         var xml = "<CompleteMultipartUpload>"
         for (index, etag) in partETags.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(Self.escapeXML(etag))</ETag></Part>"
@@ -163,7 +215,8 @@ public final class S3Client: Sendable {
         let body = Array(xml.utf8)
         let response = try await send(
             "POST", key: key, query: [("uploadId", uploadID)],
-            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))], body: body,
+            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))]
+                + (ifNoneMatch ? [HTTPHeader("If-None-Match", "*")] : []), body: body,
             operation: "CompleteMultipartUpload")
         // S3 may answer 200 with an error document when the completion fails late.
         if let code = XMLText.first("Code", in: response.body) {
@@ -214,14 +267,19 @@ public final class S3Client: Sendable {
             bodyHandler: bodyHandler)
     }
 
-    private static func metadataHeaders(_ metadata: [String: String]) -> [HTTPHeader] {
-        metadata.sorted { $0.key < $1.key }.map { HTTPHeader("x-amz-meta-\($0.key.lowercased())", $0.value) }
-    }
-
     private static func escapeXML(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
             .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
+}
+
+/// One object as ListObjectsV2 describes it.
+public struct S3ListedObject: Sendable, Equatable {
+    public var key: String
+    public var size: Int
+    /// Without quotes. The hex MD5 of a single-part object (without SSE-KMS); a multipart
+    /// object's ends in `-<parts>`.
+    public var etag: String
 }
 
 /// What HEAD Object tells about an object.
@@ -230,4 +288,54 @@ public struct S3ObjectHead: Sendable, Equatable {
     public var etag: String?
     public var contentType: String?
     public var metadata: [String: String]
+    public var contentEncoding: String? = nil
+    public var contentLanguage: String? = nil
+    public var contentDisposition: String? = nil
+    public var cacheControl: String? = nil
+    /// `AES256` or `aws:kms` (an SSE-KMS object's ETag is not its MD5).
+    public var serverSideEncryption: String? = nil
+}
+
+/// The headers an object is written with (PutObject, CreateMultipartUpload): its content
+/// properties and user metadata, plus how it is stored. One type so that a single-part and
+/// a multipart copy of the same blob cannot end up with different properties.
+public struct S3ObjectHeaders: Sendable, Equatable {
+    public var contentType: String?
+    public var contentEncoding: String?
+    public var contentLanguage: String?
+    public var contentDisposition: String?
+    public var cacheControl: String?
+    /// User metadata, names without `x-amz-meta-` (S3 stores them in lower case).
+    public var metadata: [String: String]
+    /// Storage and access headers from the settings (`x-amz-storage-class`,
+    /// `x-amz-server-side-encryption*`, `x-amz-acl`, `If-None-Match`), sent as given.
+    public var extra: [HTTPHeader]
+
+    public init(
+        contentType: String? = nil, contentEncoding: String? = nil, contentLanguage: String? = nil,
+        contentDisposition: String? = nil, cacheControl: String? = nil, metadata: [String: String] = [:],
+        extra: [HTTPHeader] = []
+    ) {
+        self.contentType = contentType
+        self.contentEncoding = contentEncoding
+        self.contentLanguage = contentLanguage
+        self.contentDisposition = contentDisposition
+        self.cacheControl = cacheControl
+        self.metadata = metadata
+        self.extra = extra
+    }
+
+    var headers: [HTTPHeader] {
+        var headers: [HTTPHeader] = []
+        let content: [(String, String?)] = [
+            ("Content-Type", contentType), ("Content-Encoding", contentEncoding),
+            ("Content-Language", contentLanguage), ("Content-Disposition", contentDisposition),
+            ("Cache-Control", cacheControl),
+        ]
+        for (name, value) in content { if let value, !value.isEmpty { headers.append(HTTPHeader(name, value)) } }
+        headers += metadata.sorted { $0.key < $1.key }.map {
+            HTTPHeader("x-amz-meta-\($0.key.lowercased())", $0.value)
+        }
+        return headers + extra
+    }
 }

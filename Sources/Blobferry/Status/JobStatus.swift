@@ -32,6 +32,10 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var bytes: Int
     public var failed: Int
     public var vanished: Int
+    /// Directory markers (`hdi_isfolder`) skipped, not copied.
+    public var directoryMarkers: Int
+    /// Keys skipped because S3 already held them (`overwrite: never`).
+    public var skippedExisting: Int
     public var requeued: Int
     public var consumers: Int
     /// Objects per second over the copying so far.
@@ -45,6 +49,8 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case job, producer, pass, listed, skipped, queued, inflight, copied, bytes, failed, vanished, requeued
         case consumers, rate, complete, partitions
         case etaSeconds = "eta_seconds"
+        case directoryMarkers = "directory_markers"
+        case skippedExisting = "skipped_existing"
     }
 }
 
@@ -87,7 +93,10 @@ extension JobStore {
                 job: job, producer: progress.producerState, pass: meta.pass, listed: try Self.counter(stats, "listed"),
                 skipped: try Self.counter(stats, "skipped"), queued: progress.queued, inflight: progress.inflight,
                 copied: copied, bytes: try Self.counter(stats, "bytes"), failed: progress.failed,
-                vanished: try Self.counter(stats, "vanished"), requeued: try Self.counter(stats, "requeued"),
+                vanished: try Self.counter(stats, "vanished"),
+                directoryMarkers: try Self.counter(stats, "directory_markers"),
+                skippedExisting: try Self.counter(stats, "skipped_existing"),
+                requeued: try Self.counter(stats, "requeued"),
                 consumers: consumers, rate: (rate * 10).rounded() / 10,
                 etaSeconds: rate > 0 ? Double(pending) / rate : nil, complete: progress.isComplete, partitions: rows)
         }

@@ -9,6 +9,8 @@ public final class ProgressCounters: Sendable {
         public var bytes = 0
         public var failed = 0
         public var vanished = 0
+        public var directoryMarkers = 0
+        public var alreadyInBucket = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -29,6 +31,8 @@ public final class ProgressCounters: Sendable {
                 $0.copied += 1
                 $0.bytes += bytes
             case .vanished: $0.vanished += 1
+            case .directoryMarker: $0.directoryMarkers += 1
+            case .alreadyInBucket: $0.alreadyInBucket += 1
             case .failed: $0.failed += 1
             }
         }

@@ -2,22 +2,11 @@ import BlobferryCrypto
 import Foundation
 import Logging
 
-/// Checks a migration independently of Redis: lists the source container and compares
-/// every blob with its S3 object by MD5 (the listing's Content-MD5, or the source bytes
-/// when Azure has none).
+/// `verify --download`: checks a migration byte by byte, independently of Redis. Lists the
+/// source container and compares every blob with its S3 object by MD5, hashing the object
+/// as it streams (and the blob too when the listing has no Content-MD5), holding no body
+/// whatever the size. The default, `ListingVerifier`, downloads nothing.
 public struct Verifier: Sendable {
-    /// What a verification found.
-    public struct Report: Sendable {
-        public var checked = 0
-        public var bytes = 0
-        public var missing: [String] = []
-        public var mismatched: [String] = []
-        /// Blobs that could not be compared (after retries), with the reason: one bad
-        /// object does not abort a verification of millions.
-        public var errors: [(name: String, reason: String)] = []
-        public var isClean: Bool { missing.isEmpty && mismatched.isEmpty && errors.isEmpty }
-    }
-
     let azure: AzureBlobClient
     let s3: S3Client
     let destinationPrefix: String
@@ -33,26 +22,38 @@ public struct Verifier: Sendable {
         self.logger = logger
     }
 
-    /// Verifies every blob under `prefix`, page by page (memory stays at one page).
-    public func run(prefix: String = "") async throws -> Report {
+    /// Verifies every blob under `prefix`, page by page (memory stays at one page); each
+    /// difference goes to `onDifference` as it is found. One object that cannot be read
+    /// (after retries) is reported and the run goes on.
+    public func run(prefix: String = "", onDifference: @escaping @Sendable (VerifyDifference) -> Void)
+        async throws -> VerifyReport
+    {
         try await Preflight.checkSource(azure, logger: logger)
         try await Preflight.checkDestination(s3, logger: logger)
-        var report = Report()
+        var report = VerifyReport()
         var marker: String?
         repeat {
             let current = marker
             let page = try await retry.run(logger: logger, what: "listing for verify") {
-                try await azure.listBlobs(prefix: prefix, marker: current, maxResults: 5000, includeMetadata: false)
+                try await azure.listBlobs(prefix: prefix, marker: current, maxResults: 5000, includeMetadata: true)
             }
-            try await check(page.blobs, into: &report)
+            let blobs = page.blobs.filter { !ObjectProperties.isDirectoryMarker(metadata: $0.metadata) }
+            report.directoryMarkers += page.blobs.count - blobs.count
+            try await check(blobs, into: &report, onDifference: onDifference)
             marker = page.nextMarker
         } while marker != nil
         return report
     }
 
-    private enum Finding: Sendable { case same(Int), missing(String), different(String), error(String, String) }
+    private enum Finding: Sendable {
+        case same(Int)
+        case differs(VerifyDifference)
+    }
 
-    private func check(_ blobs: [BlobItem], into report: inout Report) async throws {
+    private func check(
+        _ blobs: [BlobItem], into report: inout VerifyReport,
+        onDifference: @escaping @Sendable (VerifyDifference) -> Void
+    ) async throws {
         try await withThrowingTaskGroup(of: Finding.self) { group in
             var pending = blobs.makeIterator()
             for _ in 0..<concurrency {
@@ -62,10 +63,12 @@ public struct Verifier: Sendable {
             while let finding = try await group.next() {
                 report.checked += 1
                 switch finding {
-                case .same(let size): report.bytes += size
-                case .missing(let name): report.missing.append(name)
-                case .different(let name): report.mismatched.append(name)
-                case .error(let name, let reason): report.errors.append((name, reason))
+                case .same(let size):
+                    report.identical += 1
+                    report.bytes += size
+                case .differs(let difference):
+                    report.counts[difference.kind, default: 0] += 1
+                    onDifference(difference)
                 }
                 if let blob = pending.next() { group.addTask { try await compare(blob) } }
             }
@@ -76,7 +79,7 @@ public struct Verifier: Sendable {
         do {
             return try await compareOrThrow(blob)
         } catch let error as RemoteError where error.kind != .authorization {
-            return .error(blob.name, error.description)
+            return .differs(VerifyDifference(kind: .error, name: blob.name, detail: error.description))
         }
     }
 
@@ -90,7 +93,11 @@ public struct Verifier: Sendable {
                 try await s3.digestObject(key: key)
             }
         } catch let error as RemoteError where error.kind == .notFound || error.code == "KeyTooLongError" {
-            return .missing(blob.name)
+            return .differs(VerifyDifference(kind: .missing, name: blob.name, detail: "no object in S3"))
+        }
+        if stored.size != blob.size {
+            return .differs(
+                VerifyDifference(kind: .size, name: blob.name, detail: "size: Azure \(blob.size), S3 \(stored.size)"))
         }
         let expected: String
         if let md5 = blob.contentMD5, !md5.isEmpty {
@@ -102,7 +109,9 @@ public struct Verifier: Sendable {
             }
             expected = Base64.encode(source.md5)
         }
-        return Base64.encode(stored.md5) == expected && stored.size == blob.size
-            ? .same(stored.size) : .different(blob.name)
+        let actual = Base64.encode(stored.md5)
+        return actual == expected
+            ? .same(stored.size)
+            : .differs(VerifyDifference(kind: .hash, name: blob.name, detail: "MD5: Azure \(expected), S3 \(actual)"))
     }
 }

@@ -17,14 +17,18 @@ extension AzureBlobClient {
         }
     }
 
-    /// Uploads a block blob.
-    func putBlob(_ name: String, body: [UInt8], contentType: String? = nil, metadata: [String: String] = [:])
+    /// Uploads a block blob; `headers`: more properties (`x-ms-blob-content-encoding`...).
+    func putBlob(
+        _ name: String, body: [UInt8], contentType: String? = nil, metadata: [String: String] = [:],
+        headers extra: [HTTPHeader] = []
+    )
         async throws
     {
-        var headers = [
-            HTTPHeader("x-ms-blob-type", "BlockBlob"),
-            HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body))),
-        ]
+        var headers =
+            [
+                HTTPHeader("x-ms-blob-type", "BlockBlob"),
+                HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body))),
+            ] + extra
         if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             headers.append(HTTPHeader("x-ms-meta-\(key)", value))
@@ -48,6 +52,13 @@ extension AzureBlobClient {
             + ids.map { "<Latest>\($0)</Latest>" }.joined() + "</BlockList>"
         _ = try await send(
             "PUT", blob: name, query: [("comp", "blocklist")], body: Array(list.utf8), operation: "Put Block List")
+    }
+
+    /// Moves a blob to another access tier (Hot, Cool, Cold, Archive).
+    func setTier(_ name: String, _ tier: String) async throws {
+        _ = try await send(
+            "PUT", blob: name, query: [("comp", "tier")], headers: [HTTPHeader("x-ms-access-tier", tier)],
+            operation: "Set Blob Tier")
     }
 
     /// Deletes a blob (e.g. one that vanishes between listing and copying).
