@@ -96,4 +96,25 @@ struct ThrottlingTests {
         #expect(Double(requests - 2) <= 40 * seconds * 1.05 + 4, "\(rate)/s against a limit of 40/s")
         #expect(try await harness.mismatches(expected) == [])
     }
+
+    @Test func theBandwidthLimitPacesReads() async throws {
+        let rate = ByteRate(bytesPerSecond: 1_000_000)
+        let started = Date()
+        for _ in 0..<6 { try await rate.pay(500_000) }  // 3 MB: one second of burst, then 2 s
+        #expect(Date().timeIntervalSince(started) >= 1.9)
+    }
+
+    /// A consumer limited to 200 KB/s copying 1 MB takes at least four seconds.
+    @Test func aConsumerKeepsToItsBandwidth() async throws {
+        let harness = try await MigrationHarness(name: "bandwidth")
+        let expected = try await harness.seed((0..<20).map { "bw/\($0)" }) { _ in 50_000 }
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        let started = Date()
+        let consumer = try await harness.run(
+            "blobferry-consumer", label: "consumer", environment: ["BLOBFERRY_BANDWIDTH": "200000"])
+        let seconds = Date().timeIntervalSince(started)
+        #expect(consumer.status == 0, "\(consumer.output)")
+        #expect(seconds >= 3.5, "1 MB at 200 KB/s took \(seconds) s")
+        #expect(try await harness.mismatches(expected) == [])
+    }
 }

@@ -168,6 +168,9 @@ extension SettingDescriptor {
         integer(
             "consumer.memory_budget", "BLOBFERRY_MEMORY_BUDGET", at: \.consumer.memoryBudget, (32 << 20)...Int.max,
             role: .consumer, help: "bytes of blob bodies held in memory at most; copies wait for budget"),
+        integer(
+            "consumer.bandwidth", "BLOBFERRY_BANDWIDTH", at: \.consumer.bandwidth, 0...Int.max, role: .consumer,
+            help: "bytes per second this process reads from the source at most (0: no limit)"),
         text(
             "consumer.id", "BLOBFERRY_CONSUMER_ID", at: \.consumer.consumerID,
             help: "this consumer's name in logs and status, one per process (default host-pid-random)"),

@@ -132,6 +132,8 @@ public struct ConsumerSettings: Sendable {
     public var partSize: Int = 16 * 1024 * 1024
     /// Bytes of blob bodies one process holds in memory at most; copies wait for budget.
     public var memoryBudget: Int = 256 * 1024 * 1024
+    /// Bytes per second one process reads from the source at most (0: no limit).
+    public var bandwidth: Int = 0
     /// An identifier for this consumer (default: hostname-pid).
     public var consumerID: String = ""
     public init() {}

@@ -45,6 +45,8 @@ struct BlobCopier: Sendable {
     var maxObjectBytes = ObjectProperties.maxObjectBytes
     /// Called after each pinned read (tests rewrite the blob mid-copy here).
     var afterPinnedRead: (@Sendable (ClosedRange<Int>) async throws -> Void)? = nil
+    /// The process's bandwidth limit, when one is set: every body read is paid for here.
+    var bandwidth: ByteRate? = nil
 
     func copy(_ item: ClaimedKey) async -> CopyResult {
         let destination = destinationPrefix + item.key
@@ -94,6 +96,7 @@ struct BlobCopier: Sendable {
         var first: BlobDownload
         do {
             first = try await firstChunk(of: name)
+            try await bandwidth?.pay(first.body.count)
         } catch {
             memory.firstReads.release(firstHeld)
             throw error
@@ -171,7 +174,9 @@ struct BlobCopier: Sendable {
     private func read(_ name: String, _ range: ClosedRange<Int>, etag: String?) async throws -> [UInt8] {
         let bytes = try await retry.run(logger: logger, what: "reading \(name.escapedForDisplay) \(range)") {
             do {
-                return try await azure.getBlob(name, range: range, ifMatch: etag).body
+                let body = try await azure.getBlob(name, range: range, ifMatch: etag).body
+                try await bandwidth?.pay(body.count)
+                return body
             } catch let error as RemoteError
                 where error.service == .azure && (error.status == 412 || error.status == 416)
             {

@@ -53,7 +53,7 @@ public final class Consumer: Sendable {
         self.concurrency = concurrency
         var retry = RetryPolicy(maxAttempts: settings.consumer.maxAttempts)
         retry.onThrottle = { concurrency.throttled() }
-        self.copier = BlobCopier(
+        var copier = BlobCopier(
             azure: azure, s3: s3, destinationPrefix: settings.destination.prefix,
             retry: retry,
             multipartThreshold: settings.consumer.multipartThreshold, partSize: settings.consumer.partSize,
@@ -63,6 +63,10 @@ public final class Consumer: Sendable {
                 partSize: settings.consumer.partSize),
             logger: logger, objectHeaders: settings.destination.objectHeaders,
             overwrite: settings.destination.overwrite != "never")
+        if settings.consumer.bandwidth > 0 {
+            copier.bandwidth = ByteRate(bytesPerSecond: settings.consumer.bandwidth)
+        }
+        self.copier = copier
     }
 
     /// Checks that both clouds accept the credentials and the container and bucket exist,
