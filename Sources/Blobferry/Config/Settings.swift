@@ -122,7 +122,8 @@ public struct ConsumerSettings: Sendable {
     public var leaseSeconds: Double = 60
     /// Tries per key (in-process retries plus lease expiries) before it goes to `failed`.
     public var maxAttempts: Int = 5
-    /// Consecutive authorization failures after which the consumer stops and exits.
+    /// Consecutive 401/403s after which the consumer re-checks access: it exits 3 if the
+    /// check fails too or nothing was copied yet, else treats them as refusals of those keys.
     public var authFailureLimit: Int = 5
     /// Keep polling for work after the job is complete instead of exiting 0.
     public var waitForMore: Bool = false
