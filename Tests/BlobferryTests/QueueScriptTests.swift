@@ -369,6 +369,27 @@ import Testing
         #expect(try await hash(keys.meta)[JobStore.azureStartField(pass: 2)] == "1990", "the earliest Date wins")
     }
 
+    /// The threshold of a pass is the previous pass's Azure start; a resumed pass keeps it,
+    /// a first pass has none.
+    @Test func aNewPassTakesThePreviousPassStartAsItsThreshold() async throws {
+        var settings = Settings()
+        settings.job = keys.job
+        let scheme = try PartitionScheme(parsing: settings.producer.partitions)
+        let first = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
+            listedAt: Date(timeIntervalSince1970: 1_700_000_000))
+        try await store.finishListing()
+        let second = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(second.pass == 2 && !second.resumed)
+        #expect(second.changedSince == Date(timeIntervalSince1970: 1_700_000_000))
+        let resumed = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(resumed.pass == 2 && resumed.resumed)
+        #expect(resumed.changedSince == Date(timeIntervalSince1970: 1_700_000_000))
+    }
+
     @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
         #expect(try await store.holdProducerLease("producer#1", seconds: 30))
         await #expect(throws: (any Error).self) {
