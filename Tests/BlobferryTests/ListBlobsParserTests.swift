@@ -17,7 +17,8 @@ struct ListBlobsParserTests {
             <EnumerationResults ServiceEndpoint="http://127.0.0.1/devstoreaccount1/" ContainerName="c">\
             <Prefix>p</Prefix><Marker /><MaxResults>5000</MaxResults><Blobs>\
             <Blob><Name>a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos;</Name><Properties>\
-            <Creation-Time>Mon, 01 Jan 2024 00:00:00 GMT</Creation-Time><Content-Length>12345</Content-Length>\
+            <Creation-Time>Mon, 01 Jan 2024 00:00:00 GMT</Creation-Time>\
+            <Last-Modified>Tue, 02 Jan 2024 03:04:05 GMT</Last-Modified><Content-Length>12345</Content-Length>\
             <Content-Type>text/plain; charset=utf-8</Content-Type><Content-MD5>1B2M2Y8AsgTpgAmY7PhCfg==</Content-MD5>\
             </Properties><Metadata><origin>synthetic</origin><Empty /></Metadata></Blob>
             <Blob><Name Encoded="true">bell%07and%1Besc%2F%E6%97%A5</Name><Properties>\
@@ -91,6 +92,14 @@ struct ListBlobsParserTests {
         #expect(page.blobs.map(\.name) == Self.expectedNames)
         #expect(page.blobs.allSatisfy { $0.size == 0 && $0.contentMD5 == nil && $0.metadata.isEmpty })
         #expect(page.nextMarker != nil)
+    }
+
+    /// A delta pass tells changed blobs by Last-Modified, so a names-only listing keeps it.
+    @Test func bothModesKeepLastModified() throws {
+        for namesOnly in [true, false] {
+            let page = try Self.parse(Self.document, chunk: 5, namesOnly: namesOnly)
+            #expect(page.blobs.map(\.lastModified) == [Date(timeIntervalSince1970: 1_704_164_645), nil, nil, nil])
+        }
     }
 
     @Test(arguments: ["<NextMarker />", "<NextMarker></NextMarker>", ""])

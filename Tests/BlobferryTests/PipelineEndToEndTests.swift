@@ -22,6 +22,10 @@ struct PipelineEndToEndTests {
     @Test func threeConsumersCopyEveryBlobByteForByte() async throws {
         let harness = try await MigrationHarness(name: "e2e")
         let expected = try await harness.seed(Self.manyNames(3_000))
+        // A later pass copies again what changed at or after the second this pass starts
+        // (Last-Modified has whole seconds): leave the seeding's second behind, so the
+        // rerun below has nothing to copy.
+        try await Task.sleep(nanoseconds: 1_100_000_000)
 
         let producer = try await harness.run("blobferry-producer", label: "producer")
         #expect(producer.status == 0, "\(producer.output)")
@@ -55,6 +59,55 @@ struct PipelineEndToEndTests {
         #expect(final.copied == expected.count + 10)
         #expect(final.complete)
         #expect(try await harness.mismatches(added) == [])
+    }
+
+    /// Issue 11: after a completed pass, some blobs are overwritten, some added, the rest
+    /// left alone; the next pass copies exactly the overwritten and new ones (S3 holds the
+    /// new versions), `status` counts the re-copies apart from first copies, and a pass
+    /// with nothing changed since the previous one started copies nothing.
+    @Test func aDeltaPassCopiesExactlyTheChangedAndNewBlobs() async throws {
+        let harness = try await MigrationHarness(name: "delta")
+        let firsts = ["A", "b", "7", "~"]
+        let names = (0..<300).map { "\(firsts[$0 % firsts.count])\($0)/blob-\($0).dat" }
+        let original = try await harness.seed(names)
+        // Last-Modified has whole seconds and a pass copies again what changed at or after
+        // the second its previous pass started: leave that second behind first.
+        try await Task.sleep(nanoseconds: 1_100_000_000)
+        #expect(try await harness.run("blobferry-producer", label: "producer-1").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-1").status == 0)
+        #expect(try await harness.status().copied == names.count)
+
+        let overwritten = names.enumerated().filter { $0.offset % 7 == 3 }.map(\.element)
+        let rewritten = try await harness.seed(overwritten, size: { 6_000 + $0 })
+        let added = try await harness.seed((1...15).map { "delta/new-\($0)" })
+        try await Task.sleep(nanoseconds: 1_100_000_000)
+        let second = try await harness.run("blobferry-producer", label: "producer-2")
+        #expect(second.status == 0)
+        #expect(second.output.contains("enqueued \(overwritten.count + added.count),"), "\(second.output)")
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-2").status == 0)
+
+        let status = try await harness.status()
+        let size = { (bodies: [String: [UInt8]]) in bodies.values.reduce(0) { $0 + $1.count } }
+        #expect(status.pass == 2 && status.complete)
+        #expect(status.changed == overwritten.count)
+        #expect(status.recopied == overwritten.count)
+        #expect(status.recopiedBytes == size(rewritten))
+        #expect(status.copied == names.count + added.count)
+        #expect(status.bytes == size(original) + size(added))
+        #expect(status.partitions.reduce(0) { $0 + $1.done } == status.copied, "copied equals the done sets")
+        #expect(status.listed == names.count + added.count)
+        #expect(status.skipped == names.count - overwritten.count)
+        #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
+        let expected = original.merging(rewritten) { $1 }.merging(added) { $1 }
+        #expect(try await harness.mismatches(expected) == [])
+        #expect(try await harness.bucketKeys() == Set(expected.keys))
+
+        // Nothing changed since the second pass started: the third copies nothing.
+        let third = try await harness.run("blobferry-producer", label: "producer-3")
+        #expect(third.output.contains("enqueued 0,"), "\(third.output)")
+        #expect(try await harness.run("blobferry-consumer", label: "consumer-3").status == 0)
+        let final = try await harness.status()
+        #expect(final.recopied == overwritten.count && final.copied == status.copied && final.changed == 0)
     }
 
     @Test func producerKilledMidListingResumesWithoutLoss() async throws {

@@ -340,6 +340,117 @@ import Testing
         #expect(try await stat("skipped") == 1)
     }
 
+    // MARK: delta passes (issue 11)
+
+    /// A delta page pushes a done key the producer found changed (and marks it in the
+    /// changed set), drops an unchanged done key, and keeps the earliest page `Date` of the
+    /// pass in meta.
+    @Test func enqueuePagePushesChangedDoneKeysAndKeepsThePassStart() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        try await redis("SADD", keys.done("A"), "same", "edited")
+        let first = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["same", "new"],
+            changed: ["edited"], pass: 2, listedAt: Date(timeIntervalSince1970: 2000))
+        #expect(first == .enqueued(count: 2, queueLength: 2))
+        #expect(Set(try await list(keys.queue("A"))) == ["new", "edited"])
+        #expect(try await members(keys.changed("A")) == ["edited"])
+        #expect(try await stat("changed") == 1)
+        #expect(try await stat("enqueued") == 2)
+        #expect(try await stat("skipped") == 1)
+        #expect(try await stat("listed") == 3)
+        // A changed name not yet done is a first copy, not a re-copy.
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "m1", next: "m2", keys: [], changed: ["brandnew"], pass: 2,
+            listedAt: Date(timeIntervalSince1970: 1990))
+        #expect(try await members(keys.changed("A")) == ["edited"])
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "m2", next: nil, keys: [], pass: 2,
+            listedAt: Date(timeIntervalSince1970: 2010))
+        #expect(try await hash(keys.meta)[JobStore.azureStartField(pass: 2)] == "1990", "the earliest Date wins")
+    }
+
+    /// The threshold of a pass is the previous pass's Azure start; a resumed pass keeps it,
+    /// a first pass has none.
+    @Test func aNewPassTakesThePreviousPassStartAsItsThreshold() async throws {
+        var settings = Settings()
+        settings.job = keys.job
+        let scheme = try PartitionScheme(parsing: settings.producer.partitions)
+        let first = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
+            listedAt: Date(timeIntervalSince1970: 1_700_000_000))
+        try await store.finishListing()
+        let second = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(second.pass == 2 && !second.resumed)
+        #expect(second.changedSince == Date(timeIntervalSince1970: 1_700_000_000))
+        let resumed = try await store.beginListing(settings: settings, scheme: scheme)
+        #expect(resumed.pass == 2 && resumed.resumed)
+        #expect(resumed.changedSince == Date(timeIntervalSince1970: 1_700_000_000))
+    }
+
+    @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        await #expect(throws: (any Error).self) {
+            try await store.run { connection in
+                try connection.evalScript(
+                    QueueScripts.enqueuePage,
+                    keys: [
+                        keys.queue("A"), keys.done("A"), keys.cursor("A"), keys.stats, keys.listedPartitions,
+                        keys.listedCounts, keys.producerLease, keys.changed("A"), keys.meta,
+                    ].map { RedisArgument($0) },
+                    arguments: ["A", "", "", "producer#1", "f", "", "3", "x"].map { RedisArgument($0) })
+            }
+        }
+        #expect(try await redis("EXISTS", keys.queue("A"), keys.cursor("A"), keys.changed("A")).int == 0)
+    }
+
+    /// The claim lets a changed done key through, drops an unchanged one; the copy counts
+    /// as `recopied` (not `copied`), once even when replayed, and leaves the changed set.
+    @Test func aChangedDoneKeyIsClaimedAndCountedAsARecopy() async throws {
+        try await redis("SADD", keys.done("A"), "edited", "same")
+        try await redis("SADD", keys.changed("A"), "edited")
+        try await queue("A", ["edited", "same", "new"])
+        let claimed = try await claim(batch: 10)
+        #expect(claimed.map(\.key) == ["edited", "new"])
+        #expect(try await stat("skipped_at_claim") == 1)
+        let outcomes = claimed.map { ($0, CopyOutcome.copied(bytes: $0.key == "edited" ? 7 : 3)) }
+        try await store.acknowledge(consumer: "c#1", outcomes)
+        try await store.acknowledge(consumer: "c#1", outcomes)
+        #expect(try await stat("copied") == 1)
+        #expect(try await stat("bytes") == 3)
+        #expect(try await stat("recopied") == 1)
+        #expect(try await stat("recopied_bytes") == 7)
+        #expect(try await redis("SCARD", keys.done("A")).int == 3, "copied (1) + done before (2)")
+        #expect(try await redis("EXISTS", keys.changed("A")).int == 0)
+    }
+
+    /// A changed done key that fails, is refused or whose consumer dies goes round again
+    /// like a new key: the done set alone must not swallow it. (The key starts with `A`:
+    /// `requeue-failed` finds its partition by the default scheme.)
+    @Test func aChangedDoneKeySurvivesFailuresRefusalsAndReaping() async throws {
+        try await redis("SADD", keys.done("A"), "Aedited")
+        try await redis("SADD", keys.changed("A"), "Aedited")
+        try await queue("A", ["Aedited"])
+        var item = try #require(try await claim(batch: 1).first)
+        #expect(try await store.countAttempts(consumer: "c#1", maxAttempts: 5, [(item, reason: "403")]) == (1, 0))
+        item = try #require(try await claim("dead#1", batch: 1).first)
+        try await expire("dead#1")
+        let reaped = try await store.heartbeat(consumer: "live#1", leaseSeconds: 60, maxAttempts: 5)
+        #expect(reaped.requeued == 1)
+        item = try #require(try await claim(batch: 1).first)
+        try await store.acknowledge(consumer: "c#1", [(item, .failed(reason: "400 bad"))])
+        #expect(try await hash(keys.failed) == ["Aedited": "400 bad"])
+        #expect(try await members(keys.changed("A")) == ["Aedited"], "still owed a re-copy")
+        #expect(try await store.requeueFailed() == 1)
+        item = try #require(try await claim(batch: 1).first)
+        try await store.acknowledge(consumer: "c#1", [(item, .copied(bytes: 5))])
+        #expect(try await stat("recopied") == 1)
+        #expect(try await stat("failed") == 0)
+        #expect(try await hash(keys.failed).isEmpty)
+    }
+
     /// Issue 8.5: only the lease holder writes; a second producer is refused at the lease
     /// and at the enqueue script, and takes over once the first one's lease expired.
     @Test func producerLeaseAdmitsOneProducer() async throws {

@@ -40,7 +40,8 @@ public final class AzureBlobClient: Sendable {
 
     /// One page of List Blobs under `prefix`, resuming at `marker`. The body is parsed as
     /// it arrives, so the page's XML (megabytes for 5,000 blobs) is never held whole.
-    /// `namesOnly`: the items carry only names (size 0, no properties), for the producer.
+    /// `namesOnly`: the items carry only names and Last-Modified (size 0, no other
+    /// properties), for the producer. The page carries the response's `Date`.
     public func listBlobs(
         prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true, namesOnly: Bool = false
     ) async throws -> BlobListPage {
@@ -49,8 +50,10 @@ public final class AzureBlobClient: Sendable {
         if let marker, !marker.isEmpty { query.append(("marker", marker)) }
         if includeMetadata { query.append(("include", "metadata")) }
         let parser = ListBlobsParser(namesOnly: namesOnly)
-        _ = try await send("GET", blob: nil, query: query, operation: "List Blobs") { parser.consume($0) }
-        return try parser.finish()
+        let response = try await send("GET", blob: nil, query: query, operation: "List Blobs") { parser.consume($0) }
+        var page = try parser.finish()
+        page.date = response.header("date").flatMap(HTTPDate.parse)
+        return page
     }
 
     /// Downloads a blob, or the bytes `range` (inclusive) of it.

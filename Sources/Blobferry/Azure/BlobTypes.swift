@@ -8,11 +8,15 @@ public struct BlobItem: Sendable, Equatable {
     public var contentMD5: String?
     public var contentType: String?
     public var metadata: [String: String]
+    /// The blob's Last-Modified (whole seconds): a delta pass re-copies a done blob whose
+    /// Last-Modified is at or after the previous pass's start. Kept in names-only listings too.
+    public var lastModified: Date?
 
     public init(
         name: String, size: Int, contentMD5: String? = nil, contentType: String? = nil,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], lastModified: Date? = nil
     ) {
+        self.lastModified = lastModified
         self.name = name
         self.size = size
         self.contentMD5 = contentMD5
@@ -25,6 +29,9 @@ public struct BlobItem: Sendable, Equatable {
 public struct BlobListPage: Sendable {
     public var blobs: [BlobItem]
     public var nextMarker: String?
+    /// The response's `Date` header: Azure's clock when it listed the page, which a delta
+    /// pass compares Last-Modified with (never the local clock, which may be skewed).
+    public var date: Date?
 }
 
 /// A blob's bytes (or a range of them) with the properties a copy carries over.

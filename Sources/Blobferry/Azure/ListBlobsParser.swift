@@ -1,3 +1,4 @@
+import BlobferryCrypto
 import BlobferryXML
 import Foundation
 
@@ -60,12 +61,13 @@ final class ListBlobsParser: @unchecked Sendable {
 /// only inside the elements whose text it keeps.
 private final class ListBlobsCollector: XMLPushHandler {
     private enum Element {
-        case results, blobs, blob, name, properties, contentLength, contentMD5, contentType
+        case results, blobs, blob, name, properties, contentLength, contentMD5, contentType, lastModified
         case metadata, metadataEntry, nextMarker, other
 
         var keepsText: Bool {
             switch self {
-            case .name, .contentLength, .contentMD5, .contentType, .metadataEntry, .nextMarker: return true
+            case .name, .contentLength, .contentMD5, .contentType, .lastModified, .metadataEntry, .nextMarker:
+                return true
             default: return false
             }
         }
@@ -102,13 +104,18 @@ private final class ListBlobsCollector: XMLPushHandler {
             if name.equals("Name") {
                 element = .name
                 nameIsEncoded = attributes.value(of: "Encoded")?.lowercased() == "true"
-            } else if namesOnly {
-                element = .other
+            } else if name.equals("Properties") {
+                element = .properties
             } else {
-                element = name.equals("Properties") ? .properties : name.equals("Metadata") ? .metadata : .other
+                element = !namesOnly && name.equals("Metadata") ? .metadata : .other
             }
         case .properties?:
-            if name.equals("Content-Length") {
+            if name.equals("Last-Modified") {
+                // Kept even for names only: a delta pass needs it to tell changed blobs.
+                element = .lastModified
+            } else if namesOnly {
+                element = .other
+            } else if name.equals("Content-Length") {
                 element = .contentLength
             } else if name.equals("Content-MD5") {
                 element = .contentMD5
@@ -138,6 +145,8 @@ private final class ListBlobsCollector: XMLPushHandler {
         case .name:
             let value = textValue
             current?.name = nameIsEncoded ? (value.removingPercentEncoding ?? value) : value
+        case .lastModified:
+            current?.lastModified = HTTPDate.parse(textValue)
         case .contentLength:
             current?.size = Int(textValue) ?? 0
         case .contentMD5:

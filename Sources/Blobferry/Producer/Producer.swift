@@ -1,3 +1,4 @@
+import BlobferryCrypto
 import BlobferryHTTP
 import Foundation
 import Logging
@@ -73,23 +74,31 @@ public final class Producer: Sendable {
     }
 
     private func listAll(started: Date) async throws -> Summary? {
-        let (pass, resumed) = try await store.beginListing(settings: settings, scheme: scheme)
+        let (pass, resumed, since) = try await store.beginListing(settings: settings, scheme: scheme)
         logger.info(
             "\(resumed ? "resuming" : "starting") listing pass \(pass) of \(scheme.partitions.count) partitions (\(scheme.specification))"
         )
+        if let since {
+            logger.info(
+                "delta pass: blobs modified at or after \(HTTPDate.rfc1123(since)) (Azure's clock at the previous pass's start) are copied again"
+            )
+        } else if pass > 1 {
+            logger.warning(
+                "pass \(pass): the previous pass recorded no start by Azure's clock; only new blobs are copied")
+        }
         let partitions = scheme.partitions
         let width = max(1, settings.producer.listers)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             while next < min(width, partitions.count) {
                 let partition = partitions[next]
-                group.addTask { try await self.list(partition) }
+                group.addTask { try await self.list(partition, pass: pass, changedSince: since) }
                 next += 1
             }
             while try await group.next() != nil {
                 if next < partitions.count {
                     let partition = partitions[next]
-                    group.addTask { try await self.list(partition) }
+                    group.addTask { try await self.list(partition, pass: pass, changedSince: since) }
                     next += 1
                 }
             }
@@ -102,8 +111,10 @@ public final class Producer: Sendable {
             seconds: Date().timeIntervalSince(started))
     }
 
-    /// Lists one partition from its saved marker to the end.
-    private func list(_ partition: String) async throws {
+    /// Lists one partition from its saved marker to the end. With `changedSince` (a delta
+    /// pass), names whose Last-Modified is at or after it go to Redis as changed, so a done
+    /// blob overwritten since the previous pass started is copied again.
+    private func list(_ partition: String, pass: Int, changedSince: Date?) async throws {
         var position = try await store.listingPosition(of: partition)
         if position.isListed { return }
         let prefix = scheme.listingPrefix(of: partition)
@@ -117,11 +128,23 @@ public final class Producer: Sendable {
                     prefix: prefix, marker: marker, maxResults: self.settings.producer.pageSize,
                     includeMetadata: false, namesOnly: true)
             }
-            let names = page.blobs.map(\.name).filter { scheme.partition(of: $0) == partition }
-            switch try await enqueue(partition: partition, from: position.marker, next: page.nextMarker, names: names)
+            var names: [String] = []
+            var changed: [String] = []
+            for blob in page.blobs where scheme.partition(of: blob.name) == partition {
+                // A blob without a Last-Modified is taken as changed: copying it again is
+                // safe, missing a change is not.
+                if let changedSince, (blob.lastModified ?? changedSince) >= changedSince {
+                    changed.append(blob.name)
+                } else {
+                    names.append(blob.name)
+                }
+            }
+            switch try await enqueue(
+                partition: partition, from: position.marker, next: page.nextMarker, names: names, changed: changed,
+                pass: pass, listedAt: page.date)
             {
             case .enqueued(let count, _):
-                counters.add(listed: names.count, enqueued: count)
+                counters.add(listed: names.count + changed.count, enqueued: count)
                 guard let next = page.nextMarker else { return }
                 position.marker = next
             case .cursorElsewhere:
@@ -139,13 +162,15 @@ public final class Producer: Sendable {
 
     /// Runs the enqueue script; after a lost reply, reads the cursor back to learn whether
     /// the page landed (the script never applies a page twice).
-    private func enqueue(partition: String, from marker: String, next: String?, names: [String]) async throws
-        -> EnqueueResult
-    {
+    private func enqueue(
+        partition: String, from marker: String, next: String?, names: [String], changed: [String], pass: Int,
+        listedAt: Date?
+    ) async throws -> EnqueueResult {
         while true {
             do {
                 return try await store.enqueuePage(
-                    producer: runID, partition: partition, from: marker, next: next, keys: names)
+                    producer: runID, partition: partition, from: marker, next: next, keys: names, changed: changed,
+                    pass: pass, listedAt: listedAt)
             } catch let error as BlobferryError where error.isRedisInterruption {
                 let position = try await store.listingPosition(of: partition)
                 let landed = next == nil ? position.isListed : position.marker == next

@@ -21,7 +21,7 @@ public struct JobKeys: Sendable {
     public var reaped: String { base + "reaped" }
     /// HASH: key -> last error, for keys that exhausted their attempts.
     public var failed: String { base + "failed" }
-    /// HASH: listed, skipped, enqueued, copied, bytes, vanished, directory_markers,
+    /// HASH: listed, skipped, enqueued, changed, copied, bytes, recopied, recopied_bytes, vanished, directory_markers,
     /// skipped_existing, failed, requeued, requeued_failed, skipped_at_claim, first_copy_ms,
     /// last_copy_ms.
     public var stats: String { base + "stats" }
@@ -42,6 +42,11 @@ public struct JobKeys: Sendable {
     public func queue(_ partition: String) -> String { base + "p:" + partition + ":queue" }
     /// SET: keys already migrated.
     public func done(_ partition: String) -> String { base + "p:" + partition + ":done" }
+    /// SET: done keys a delta pass found changed in Azure (Last-Modified at or after the
+    /// previous pass's start) and not yet copied again: the claim, requeue and reap scripts
+    /// let a key through while it is here although it is in `done`; the copy's
+    /// acknowledgement removes it. Empty once the pass's re-copies are done.
+    public func changed(_ partition: String) -> String { base + "p:" + partition + ":changed" }
     /// STRING: the listing marker to resume from; `done` once the partition is listed.
     public func cursor(_ partition: String) -> String { base + "p:" + partition + ":cursor" }
 

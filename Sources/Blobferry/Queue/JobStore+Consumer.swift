@@ -87,7 +87,7 @@ extension JobStore {
         let keys = self.keys
         let scriptKeys =
             [keys.consumers, keys.inflight(consumer), keys.stats]
-            + window.flatMap { [keys.queue($0), keys.done($0)] }
+            + window.flatMap { [keys.queue($0), keys.done($0), keys.changed($0)] }
         let arguments = [consumer, String(Int(leaseSeconds * 1000)), String(batch)] + window
         let reply = try await run { connection in
             try connection.evalScript(
@@ -105,7 +105,7 @@ extension JobStore {
         var arguments: [RedisArgument] = []
         arguments.reserveCapacity(outcomes.count * 4)
         for (item, outcome) in outcomes {
-            let done = RedisArgument(scriptKeys.slot(keys.done(item.partition)))
+            let done = RedisArgument(scriptKeys.slot(keys.done(item.partition), keys.changed(item.partition)))
             switch outcome {
             case .copied(let bytes): arguments += ["copied", RedisArgument(item.key), done, RedisArgument(bytes)]
             case .vanished: arguments += ["vanished", RedisArgument(item.key), done, ""]
@@ -149,7 +149,8 @@ extension JobStore {
         var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts])
         var arguments = [RedisArgument(maxAttempts)]
         for (item, reason) in items {
-            let slot = scriptKeys.slot(keys.queue(item.partition), keys.done(item.partition))
+            let slot = scriptKeys.slot(
+                keys.queue(item.partition), keys.done(item.partition), keys.changed(item.partition))
             arguments += [RedisArgument(item.key), RedisArgument(slot), RedisArgument(reason)]
         }
         let (finalKeys, finalArguments) = (scriptKeys.keys, arguments)
@@ -198,7 +199,7 @@ extension JobStore {
             [RedisArgument(maxAttempts), RedisArgument(consumers.count)] + consumers.map { RedisArgument($0) }
         for (index, held) in claims.enumerated() {
             for (key, partition) in held {
-                let slot = scriptKeys.slot(keys.queue(partition), keys.done(partition))
+                let slot = scriptKeys.slot(keys.queue(partition), keys.done(partition), keys.changed(partition))
                 arguments += [RedisArgument(index + 1), RedisArgument(key), RedisArgument(slot)]
             }
         }

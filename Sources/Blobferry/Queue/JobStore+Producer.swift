@@ -18,11 +18,22 @@ public struct ListingPosition: Sendable, Equatable {
 }
 
 extension JobStore {
-    /// Starts or resumes a listing pass. A run after a completed pass starts a new one
-    /// (so new blobs are found; the done sets keep old ones from being copied again);
-    /// a run after an interrupted pass resumes it from the saved markers.
-    /// Returns the pass number and whether it resumes.
-    public func beginListing(settings: Settings, scheme: PartitionScheme) async throws -> (pass: Int, resumed: Bool) {
+    /// The `meta` field holding pass `pass`'s start by Azure's clock (seconds since the
+    /// epoch): the earliest `Date` of its List Blobs responses, kept by the enqueue script.
+    /// One field per pass, so starting the next pass only reads it (a retried start finds
+    /// it unchanged).
+    static func azureStartField(pass: Int) -> String { "pass_\(pass)_azure_start" }
+
+    /// Starts or resumes a listing pass. A run after a completed pass starts a new one, a
+    /// delta pass: new blobs are found, and a done blob whose Last-Modified is at or after
+    /// the previous pass's start (by Azure's clock) is copied again; the done sets keep the
+    /// others from being copied again. A run after an interrupted pass resumes it from the
+    /// saved markers, with the same threshold (`meta.delta_since`).
+    /// Returns the pass number, whether it resumes, and the delta threshold (nil for a
+    /// first pass, or when the previous pass recorded no Azure start).
+    public func beginListing(settings: Settings, scheme: PartitionScheme) async throws -> (
+        pass: Int, resumed: Bool, changedSince: Date?
+    ) {
         let keys = self.keys
         let wanted = JobMeta(settings: settings)
         let fields = try await metaFields()
@@ -31,20 +42,24 @@ extension JobStore {
         }
         let current = JobMeta(fields: fields)
         if current.producerState == .listing {
-            return (current.pass, true)
+            return (
+                current.pass, true, fields["delta_since"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+            )
         }
         let pass = current.pass + 1
+        let since = fields[Self.azureStartField(pass: current.pass)]
         let now = ISO8601DateFormatter().string(from: Date())
         try await runIdempotent { connection in
             var commands: [[RedisArgument]] = [
                 ["DEL", RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts)],
-                ["HSET", RedisArgument(keys.stats), "listed", "0", "enqueued", "0", "skipped", "0"],
+                ["HSET", RedisArgument(keys.stats), "listed", "0", "enqueued", "0", "skipped", "0", "changed", "0"],
             ]
             for partition in scheme.partitions {
                 commands.append(["DEL", RedisArgument(keys.cursor(partition))])
             }
             var fields = wanted.bindingFields()
             fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
+            fields.append(("delta_since", since ?? ""))
             commands.append(
                 ["HSET", RedisArgument(keys.meta)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] })
             commands.append(["HSETNX", RedisArgument(keys.meta), "created", RedisArgument(now)])
@@ -54,7 +69,7 @@ extension JobStore {
             ])
             _ = try connection.pipelineOrThrow(commands)
         }
-        return (pass, false)
+        return (pass, false, since.flatMap(Double.init).map(Date.init(timeIntervalSince1970:)))
     }
 
     /// Where `partition`'s lister starts.
@@ -71,11 +86,16 @@ extension JobStore {
         }
     }
 
-    /// Pushes one listed page's keys (those not yet done) and saves the next marker, in one
-    /// atomic step, if `producer` holds the lease and the cursor is at `marker`.
+    /// Pushes one listed page's keys (those not yet done, and `changed` ones even if done)
+    /// and saves the next marker, in one atomic step, if `producer` holds the lease and the
+    /// cursor is at `marker`. `listedAt` (the page's `Date`) lowers pass `pass`'s Azure start.
+    /// `keys` and `changed` are disjoint: `changed` are the names whose Last-Modified is at
+    /// or after the previous pass's start.
     public func enqueuePage(
-        producer: String, partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String]
+        producer: String, partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String],
+        changed: [String] = [], pass: Int = 1, listedAt: Date? = nil
     ) async throws -> EnqueueResult {
+        let listedSeconds = listedAt.map { String(Int64($0.timeIntervalSince1970.rounded(.down))) } ?? ""
         let keys = self.keys
         let reply = try await run { connection in
             try connection.evalScript(
@@ -84,12 +104,14 @@ extension JobStore {
                     RedisArgument(keys.queue(partition)), RedisArgument(keys.done(partition)),
                     RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
                     RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
-                    RedisArgument(keys.producerLease),
+                    RedisArgument(keys.producerLease), RedisArgument(keys.changed(partition)),
+                    RedisArgument(keys.meta),
                 ],
                 arguments: [
                     RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? ""),
-                    RedisArgument(producer),
-                ] + pageKeys.map { RedisArgument($0) })
+                    RedisArgument(producer), RedisArgument(Self.azureStartField(pass: pass)),
+                    RedisArgument(listedSeconds), RedisArgument(changed.count),
+                ] + changed.map { RedisArgument($0) } + pageKeys.map { RedisArgument($0) })
         }
         let values = try reply.decodeArray("enqueuePage script")
         switch try values.first?.decodeInt("enqueuePage script") {

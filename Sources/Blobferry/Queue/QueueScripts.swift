@@ -71,13 +71,20 @@ enum QueueScripts {
 
     private static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
 
-    /// One listed page: drop keys already in the done set, push the rest, save the marker,
-    /// only for the holder of the producer lease and only if the cursor is where the
-    /// producer thinks it is. A cursor elsewhere (a write Redis lost in a restart, since
-    /// only one producer holds the lease) is returned for the producer to resume from.
-    /// KEYS: queue, done, cursor, stats, listed set, listed counts, producer lease.
+    /// One listed page: drop keys already in the done set unless the producer found them
+    /// changed since the previous pass (a delta pass), push the rest, save the marker, only
+    /// for the holder of the producer lease and only if the cursor is where the producer
+    /// thinks it is. A done key pushed again goes into the partition's changed set, which
+    /// lets it through the claim, requeue and reap scripts until its copy is acknowledged.
+    /// A cursor elsewhere (a write Redis lost in a restart, since only one producer holds
+    /// the lease) is returned for the producer to resume from. The page's Azure `Date` is
+    /// kept in `meta` (the earliest of the pass wins): the next pass's delta threshold.
+    /// KEYS: queue, done, cursor, stats, listed set, listed counts, producer lease, changed
+    /// set, meta.
     /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page),
-    /// producer run id, keys...
+    /// producer run id, meta field of this pass's Azure start, the page's Azure date
+    /// (seconds since the epoch, "" = unknown), c, keys... (the first c changed in Azure
+    /// since the previous pass's start).
     /// Returns {1, enqueued, queue length}, or {0, the cursor Redis has}; an error if this
     /// producer no longer holds the lease.
     static let enqueuePage = script(
@@ -85,21 +92,39 @@ enum QueueScripts {
         if redis.call('GET', KEYS[7]) ~= ARGV[4] then
           return redis.error_reply('LEASELOST this producer no longer holds the producer lease of the job')
         end
+        local changedCount, listedAt = tonumber(ARGV[7]), ARGV[6]
+        if not changedCount or changedCount < 0 or changedCount > #ARGV - 7 or ARGV[5] == ''
+          or (listedAt ~= '' and not tonumber(listedAt)) then
+          return redis.error_reply('ERR enqueuePage: malformed arguments')
+        end
         local current = redis.call('GET', KEYS[3]) or ''
         if current ~= ARGV[2] then return {0, current} end
-        local listed = #ARGV - 4
-        local fresh = {}
-        for i = 5, #ARGV, 1000 do
+        local started = tonumber(redis.call('HGET', KEYS[9], ARGV[5]) or '')
+        local listed = #ARGV - 7
+        local fresh, recopy = {}, {}
+        for i = 8, #ARGV, 1000 do
           local last = math.min(i + 999, #ARGV)
           local batch = {}
           for j = i, last do batch[#batch + 1] = ARGV[j] end
           local seen = redis.call('SMISMEMBER', KEYS[2], unpack(batch))
           for j = 1, #batch do
-            if seen[j] == 0 then fresh[#fresh + 1] = batch[j] end
+            if seen[j] == 0 then
+              fresh[#fresh + 1] = batch[j]
+            elseif i + j - 1 <= 7 + changedCount then
+              recopy[#recopy + 1] = batch[j]
+            end
           end
         end
+        -- Nothing above wrote; nothing below can fail.
         for i = 1, #fresh, 1000 do
           redis.call('LPUSH', KEYS[1], unpack(fresh, i, math.min(i + 999, #fresh)))
+        end
+        for i = 1, #recopy, 1000 do
+          redis.call('SADD', KEYS[8], unpack(recopy, i, math.min(i + 999, #recopy)))
+          redis.call('LPUSH', KEYS[1], unpack(recopy, i, math.min(i + 999, #recopy)))
+        end
+        if listedAt ~= '' and (not started or tonumber(listedAt) < started) then
+          redis.call('HSET', KEYS[9], ARGV[5], listedAt)
         end
         if ARGV[3] == '' then
           redis.call('SET', KEYS[3], 'done')
@@ -108,10 +133,11 @@ enum QueueScripts {
           redis.call('SET', KEYS[3], ARGV[3])
         end
         redis.call('HINCRBY', KEYS[4], 'listed', listed)
-        redis.call('HINCRBY', KEYS[4], 'enqueued', #fresh)
-        redis.call('HINCRBY', KEYS[4], 'skipped', listed - #fresh)
+        redis.call('HINCRBY', KEYS[4], 'enqueued', #fresh + #recopy)
+        redis.call('HINCRBY', KEYS[4], 'changed', #recopy)
+        redis.call('HINCRBY', KEYS[4], 'skipped', listed - #fresh - #recopy)
         redis.call('HINCRBY', KEYS[6], ARGV[1], listed)
-        return {1, #fresh, redis.call('LLEN', KEYS[1])}
+        return {1, #fresh + #recopy, redis.call('LLEN', KEYS[1])}
         """)
 
     /// Takes or renews the producer lease (one producer per job; `SET NX PX` for a new
@@ -136,10 +162,10 @@ enum QueueScripts {
 
     /// Moves up to a batch of keys from a window of partitions into this consumer's
     /// in-flight hash and extends its lease; keys already done are dropped on the way
-    /// (counted as `skipped_at_claim`). Each chunk is read (`LRANGE`) and checked against
+    /// (counted as `skipped_at_claim`) unless a delta pass put them in the changed set. Each chunk is read (`LRANGE`) and checked against
     /// the done set before it is trimmed off the queue, so a failure pops nothing.
-    /// KEYS: consumers zset, this consumer's inflight hash, stats, then queue and done of
-    /// each partition in the window, in the order to take from.
+    /// KEYS: consumers zset, this consumer's inflight hash, stats, then queue, done and
+    /// changed of each partition in the window, in the order to take from.
     /// ARGV: consumer run id, lease ms, batch size (at most `chunkSize` per partition and
     /// round), then the window's partition names (stored as the claim's value).
     /// Returns a flat list {key, partition, key, partition, ...}.
@@ -150,7 +176,7 @@ enum QueueScripts {
           return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' is a ' .. kind .. ', not a hash')
         end
         local need = tonumber(ARGV[3])
-        local window = (#KEYS - 3) / 2
+        local window = (#KEYS - 3) / 3
         if not need or need < 1 or window ~= math.floor(window) or #ARGV ~= 3 + window then
           return redis.error_reply('ERR claim: malformed arguments')
         end
@@ -158,7 +184,7 @@ enum QueueScripts {
         local out = {}
         local skipped = 0
         for w = 1, window do
-          local queue, done, partition = KEYS[2 + 2 * w], KEYS[3 + 2 * w], ARGV[3 + w]
+          local queue, done, changed, partition = KEYS[1 + 3 * w], KEYS[2 + 3 * w], KEYS[3 + 3 * w], ARGV[3 + w]
           -- Bounded rounds: a queue full of already-done keys must not stall Redis.
           local rounds = 0
           while need > 0 and rounds < 8 do
@@ -166,11 +192,12 @@ enum QueueScripts {
             local items = redis.call('LRANGE', queue, -math.min(need, 1000), -1)
             if #items == 0 then break end
             local seen = redis.call('SMISMEMBER', done, unpack(items))
+            local redo = redis.call('SMISMEMBER', changed, unpack(items))
             -- Nothing above wrote; nothing below can fail.
             redis.call('LTRIM', queue, 0, -#items - 1)
             local fields = {}
             for j = #items, 1, -1 do
-              if seen[j] == 1 then
+              if seen[j] == 1 and redo[j] == 0 then
                 skipped = skipped + 1
               else
                 fields[#fields + 1] = items[j]
@@ -190,20 +217,25 @@ enum QueueScripts {
     /// Records the outcome of a batch of copies. Counters move only when a key's state
     /// really changes (SADD/HSET/HDEL returned 1), so replaying an acknowledgement after a
     /// lost reply counts nothing twice, `copied` equals the done sets and `failed` the
-    /// failed hash.
+    /// failed hash. A copy of a key already done that a delta pass found changed counts as
+    /// `recopied` (and `recopied_bytes`) when it leaves the changed set, so first copies
+    /// and re-copies stay apart.
     ///
     /// A copy is recorded whoever reports it (the bytes are in S3). A failure or a vanished
     /// blob counts only from the consumer that still holds the claim: a consumer that lost
     /// its lease reports on a key that is back in a queue or in other hands, and a failure
     /// never lands for a key already done.
-    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then done sets.
+    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then done and changed
+    /// set of each partition involved.
     /// ARGV: groups of four: outcome (copied|vanished|marker|existing|failed), key, index of the key's done
-    /// set in KEYS, detail (bytes for copied, reason for failed, "" otherwise).
+    /// set in KEYS (its changed set follows it), detail (bytes for copied, reason for
+    /// failed, "" otherwise).
     static let acknowledge = script(
         """
         if #ARGV % 4 ~= 0 then return redis.error_reply('ERR acknowledge: malformed arguments') end
         for i = 1, #ARGV, 4 do
           key_at(ARGV[i + 2], 5)
+          key_at(ARGV[i + 2] + 1, 6)
           local outcome = ARGV[i]
           if outcome == 'copied' then
             if not tonumber(ARGV[i + 3]) then error('blobferry: copied without a byte count') end
@@ -212,24 +244,32 @@ enum QueueScripts {
           end
         end
         local copied, bytes, vanished, markers, existing, failed = 0, 0, 0, 0, 0, 0
+        local recopied, recopiedBytes = 0, 0
         for i = 1, #ARGV, 4 do
-          local outcome, key, done, detail = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]
+          local outcome, key, detail = ARGV[i], ARGV[i + 1], ARGV[i + 3]
+          local done, changed = KEYS[tonumber(ARGV[i + 2])], KEYS[tonumber(ARGV[i + 2]) + 1]
           local owned = redis.call('HDEL', KEYS[1], key) == 1
           if outcome == 'copied' then
-            if redis.call('SADD', done, key) == 1 then
+            local first = redis.call('SADD', done, key) == 1
+            local redone = redis.call('SREM', changed, key) == 1
+            if first then
               copied = copied + 1
               bytes = bytes + tonumber(detail)
+            elseif redone then
+              recopied = recopied + 1
+              recopiedBytes = recopiedBytes + tonumber(detail)
             end
             if redis.call('HDEL', KEYS[3], key) == 1 then failed = failed - 1 end
             redis.call('HDEL', KEYS[4], key)
           elseif owned then
+            if outcome ~= 'failed' then redis.call('SREM', changed, key) end
             if outcome == 'vanished' then
               vanished = vanished + 1
             elseif outcome == 'marker' then
               markers = markers + 1
             elseif outcome == 'existing' then
               existing = existing + 1
-            elseif redis.call('SISMEMBER', done, key) == 0 then
+            elseif redis.call('SISMEMBER', done, key) == 0 or redis.call('SISMEMBER', changed, key) == 1 then
               if redis.call('HSET', KEYS[3], key, detail) == 1 then failed = failed + 1 end
             end
             redis.call('HDEL', KEYS[4], key)
@@ -241,6 +281,11 @@ enum QueueScripts {
           local now = now_ms()
           redis.call('HSETNX', KEYS[2], 'first_copy_ms', now)
           redis.call('HSET', KEYS[2], 'last_copy_ms', now)
+        end
+        if recopied > 0 then
+          redis.call('HINCRBY', KEYS[2], 'recopied', recopied)
+          redis.call('HINCRBY', KEYS[2], 'recopied_bytes', recopiedBytes)
+          redis.call('HSET', KEYS[2], 'last_copy_ms', now_ms())
         end
         if vanished > 0 then redis.call('HINCRBY', KEYS[2], 'vanished', vanished) end
         if markers > 0 then redis.call('HINCRBY', KEYS[2], 'directory_markers', markers) end
@@ -263,10 +308,10 @@ enum QueueScripts {
     /// Counts one attempt for each key this consumer still holds and hands it back to the
     /// back of its queue, or, out of attempts, moves it to `failed` with the given reason
     /// (a key one bucket policy always refuses must not be retried forever).
-    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then queue and done of
-    /// each partition involved.
-    /// ARGV: max attempts, then triples key, index of its queue in KEYS (done follows it),
-    /// reason.
+    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then queue, done and
+    /// changed of each partition involved.
+    /// ARGV: max attempts, then triples key, index of its queue in KEYS (done and changed
+    /// follow it), reason. A key done and not changed is dropped (nothing left to copy).
     /// Returns {requeued, failed}.
     static let countAttempts = script(
         """
@@ -274,11 +319,12 @@ enum QueueScripts {
         if not maxAttempts or (#ARGV - 1) % 3 ~= 0 then
           return redis.error_reply('ERR countAttempts: malformed arguments')
         end
-        for i = 2, #ARGV, 3 do key_at(ARGV[i + 1], 5); key_at(ARGV[i + 1] + 1, 6) end
+        for i = 2, #ARGV, 3 do key_at(ARGV[i + 1], 5); key_at(ARGV[i + 1] + 2, 7) end
         local requeued, failed = 0, 0
         for i = 2, #ARGV, 3 do
           local key, slot, reason = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-          if redis.call('HDEL', KEYS[1], key) == 1 and redis.call('SISMEMBER', KEYS[slot + 1], key) == 0 then
+          if redis.call('HDEL', KEYS[1], key) == 1 and (redis.call('SISMEMBER', KEYS[slot + 1], key) == 0
+            or redis.call('SISMEMBER', KEYS[slot + 2], key) == 1) then
             local outcome = charge_attempt(KEYS[4], KEYS[3], key, KEYS[slot], maxAttempts, reason)
             if outcome == 1 then requeued = requeued + 1 elseif outcome == 2 then failed = failed + 1 end
           end
@@ -314,9 +360,9 @@ enum QueueScripts {
     /// lease since phase one keeps everything. A consumer whose hash is empty afterwards
     /// leaves the consumers set.
     /// KEYS: consumers zset, stats, failed, attempts, reaped zset, the n consumers' inflight
-    /// hashes, then queue and done of each partition involved.
+    /// hashes, then queue, done and changed of each partition involved.
     /// ARGV: max attempts, n, the n consumer ids, then triples consumer number (1...n), key,
-    /// index of its queue in KEYS (done follows it).
+    /// index of its queue in KEYS (done and changed follow it).
     /// Returns {expired consumers, keys requeued, keys failed}.
     static let reap = script(
         """
@@ -327,7 +373,7 @@ enum QueueScripts {
         for i = 3 + n, #ARGV, 3 do
           key_at(5 + tonumber(ARGV[i]), 6, 5 + n)
           key_at(ARGV[i + 2], 6 + n)
-          key_at(ARGV[i + 2] + 1, 7 + n)
+          key_at(ARGV[i + 2] + 2, 8 + n)
         end
         local now = now_ms()
         local expired, count = {}, 0
@@ -340,7 +386,7 @@ enum QueueScripts {
         for i = 3 + n, #ARGV, 3 do
           local c, key, slot = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
           if expired[c] and redis.call('HDEL', KEYS[5 + c], key) == 1 then
-            if redis.call('SISMEMBER', KEYS[slot + 1], key) == 1 then
+            if redis.call('SISMEMBER', KEYS[slot + 1], key) == 1 and redis.call('SISMEMBER', KEYS[slot + 2], key) == 0 then
               redis.call('HDEL', KEYS[4], key)
             else
               -- To the back of the line: a key that keeps killing consumers should not be

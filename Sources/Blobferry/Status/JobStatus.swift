@@ -28,8 +28,15 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var skipped: Int
     public var queued: Int
     public var inflight: Int
+    /// First copies: keys added to a done set (equals the done sets' sizes).
     public var copied: Int
     public var bytes: Int
+    /// Done keys a delta pass found changed in Azure and copied again, apart from `copied`
+    /// (a re-copy leaves the done sets as they were).
+    public var recopied: Int = 0
+    public var recopiedBytes: Int = 0
+    /// Done keys the current pass found changed and queued for a re-copy.
+    public var changed: Int = 0
     public var failed: Int
     public var vanished: Int
     /// Directory markers (`hdi_isfolder`) skipped, not copied.
@@ -51,6 +58,8 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case etaSeconds = "eta_seconds"
         case directoryMarkers = "directory_markers"
         case skippedExisting = "skipped_existing"
+        case recopied, changed
+        case recopiedBytes = "recopied_bytes"
     }
 }
 
@@ -87,12 +96,15 @@ extension JobStore {
             }
             let copied = try Self.counter(stats, "copied")
             let span = Double(try Self.counter(stats, "last_copy_ms") - Self.counter(stats, "first_copy_ms")) / 1000
-            let rate = span > 0 ? Double(copied) / span : 0
+            let recopied = try Self.counter(stats, "recopied")
+            let rate = span > 0 ? Double(copied + recopied) / span : 0
             let pending = progress.queued + progress.inflight
             return JobStatus(
                 job: job, producer: progress.producerState, pass: meta.pass, listed: try Self.counter(stats, "listed"),
                 skipped: try Self.counter(stats, "skipped"), queued: progress.queued, inflight: progress.inflight,
-                copied: copied, bytes: try Self.counter(stats, "bytes"), failed: progress.failed,
+                copied: copied, bytes: try Self.counter(stats, "bytes"), recopied: recopied,
+                recopiedBytes: try Self.counter(stats, "recopied_bytes"), changed: try Self.counter(stats, "changed"),
+                failed: progress.failed,
                 vanished: try Self.counter(stats, "vanished"),
                 directoryMarkers: try Self.counter(stats, "directory_markers"),
                 skippedExisting: try Self.counter(stats, "skipped_existing"),

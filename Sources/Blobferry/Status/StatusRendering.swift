@@ -22,7 +22,7 @@ extension JobStatus {
             "job \(job): producer \(producer.rawValue)\(pass > 0 ? " (pass \(pass))" : ""), \(consumers) consumer(s), \(completion)"
         )
         lines.append(
-            "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  failed \(failed)  vanished \(vanished)  directory markers \(directoryMarkers)  already in S3 \(skippedExisting)  requeued \(requeued)"
+            "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  changed \(changed)  re-copied \(recopied) (\(Self.humanBytes(recopiedBytes)))  failed \(failed)  vanished \(vanished)  directory markers \(directoryMarkers)  already in S3 \(skippedExisting)  requeued \(requeued)"
         )
         let eta = etaSeconds.map { Self.humanDuration($0) } ?? "-"
         lines.append("rate \(String(format: "%.1f", rate)) objects/s  ETA \(complete ? "done" : eta)")
