@@ -36,7 +36,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var consumers: Int
     /// Objects per second over the copying so far.
     public var rate: Double
-    /// Seconds until the queue drains at `rate` (nil while unknown).
+    /// Objects per second over the last minute (the `rate` ring in Redis).
+    public var ratePerSecond1m: Double
+    /// Seconds until what is queued and in flight is copied at `ratePerSecond1m`; nil while
+    /// the producer is still listing (the total is not known yet) or nothing was copied in
+    /// the last minute.
     public var etaSeconds: Double?
     public var complete: Bool
     public var partitions: [Partition]
@@ -45,6 +49,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case job, producer, pass, listed, skipped, queued, inflight, copied, bytes, failed, vanished, requeued
         case consumers, rate, complete, partitions
         case etaSeconds = "eta_seconds"
+        case ratePerSecond1m = "rate_per_second_1m"
     }
 }
 
@@ -55,7 +60,7 @@ extension JobStore {
         let keys = self.keys
         let meta = JobMeta(fields: try await metaFields())
         let partitions = try PartitionScheme(parsing: meta.partitions).partitions
-        let progress = try await progress(partitions: partitions)
+        let (progress, recentRate) = try await progressAndRate(partitions: partitions)
         return try await runIdempotent { connection in
             var commands: [[RedisArgument]] = [
                 ["HGETALL", RedisArgument(keys.stats)],
@@ -89,7 +94,9 @@ extension JobStore {
                 copied: copied, bytes: try Self.counter(stats, "bytes"), failed: progress.failed,
                 vanished: try Self.counter(stats, "vanished"), requeued: try Self.counter(stats, "requeued"),
                 consumers: consumers, rate: (rate * 10).rounded() / 10,
-                etaSeconds: rate > 0 ? Double(pending) / rate : nil, complete: progress.isComplete, partitions: rows)
+                ratePerSecond1m: (recentRate * 10).rounded() / 10,
+                etaSeconds: progress.producerState != .listing && recentRate > 0 ? Double(pending) / recentRate : nil,
+                complete: progress.isComplete, partitions: rows)
         }
     }
 
