@@ -27,7 +27,7 @@ struct StatusWatchTests {
         #expect(status.etaSeconds == 0)
         // The ring: a few 5-second slots that add up to what was copied.
         let redis = try RedisConnection(configuration: try RedisConfiguration(url: harness.redis.url))
-        let ring = try redis.send("HGETALL", RedisArgument(JobKeys(job: harness.job).rate))
+        let ring = try redis.send("HGETALL", RedisArgument(JobKeys(job: harness.job).copyRate))
             .decodeHash("HGETALL rate")
         #expect(!ring.isEmpty && ring.count <= 15)
         #expect(ring.values.compactMap { Int($0) }.reduce(0, +) == expected.count)

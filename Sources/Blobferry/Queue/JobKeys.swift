@@ -29,7 +29,7 @@ public struct JobKeys: Sendable {
     public var listedPartitions: String { base + "listed" }
     /// HASH: 5-second slot (Redis server time / 5 s) -> keys copied in it; the acknowledge
     /// script adds to it and drops slots older than a minute, `status` reads the last minute.
-    public var rate: String { base + "rate" }
+    public var copyRate: String { base + "copy-rate" }
     /// HASH: partition -> keys listed in the current pass.
     public var listedCounts: String { base + "listed-count" }
     /// HASH: key -> partition, the claims of one consumer not yet acknowledged.

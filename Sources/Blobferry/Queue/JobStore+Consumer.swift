@@ -95,7 +95,7 @@ extension JobStore {
     public func acknowledge(consumer: String, _ outcomes: [(ClaimedKey, CopyOutcome)]) async throws {
         guard !outcomes.isEmpty else { return }
         let keys = self.keys
-        var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts, keys.rate])
+        var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts, keys.copyRate])
         var arguments: [RedisArgument] = []
         arguments.reserveCapacity(outcomes.count * 4)
         for (item, outcome) in outcomes {
@@ -222,7 +222,7 @@ extension JobStore {
                     "ZRANGE consumers")
             }
             let scriptKeys =
-                [keys.meta, keys.consumers, keys.failed, keys.rate] + partitions.map { keys.queue($0) }
+                [keys.meta, keys.consumers, keys.failed, keys.copyRate] + partitions.map { keys.queue($0) }
                 + consumers.map { keys.inflight($0) }
             let arguments = [String(partitions.count)] + consumers
             let values = try await runIdempotent { connection in
