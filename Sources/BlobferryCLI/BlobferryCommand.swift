@@ -1,4 +1,5 @@
 import ArgumentParser
+import Blobferry
 import Logging
 
 /// `blobferry`: every command of a migration under one root, as `git` or `swift` do.
@@ -12,7 +13,7 @@ struct BlobferryCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ProducerCommand.self, ConsumerCommand.self, StatusCommand.self, VerifyCommand.self,
-            RequeueFailedCommand.self, ResetCommand.self,
+            RequeueFailedCommand.self, ResetCommand.self, ExporterCommand.self,
         ])
 }
 
@@ -36,8 +37,9 @@ public enum BlobferryMain {
 
     /// swift-log allows one bootstrap per process (a second one traps); a global's
     /// initializer runs exactly once. Every logger writes to stderr, so stdout carries only
-    /// the commands' results (`status --json` is read by scripts).
+    /// the commands' results (`status --json` is read by scripts); text or JSON lines as
+    /// `log_format` says (`LogOutput`).
     private static let loggingBootstrapped: Void = LoggingSystem.bootstrap {
-        StreamLogHandler.standardError(label: $0)
+        LogOutput.handler(label: $0)
     }
 }

@@ -13,11 +13,16 @@ struct CommonOptions: ParsableArguments {
     @Option(help: .init(stringLiteral: SettingFlags.help("log-level")))
     var logLevel: String?
 
+    @Option(help: .init(stringLiteral: SettingFlags.help("log-format")))
+    var logFormat: String?
+
     /// Settings from defaults, file, environment and these flags.
     func settings() throws -> Settings {
         var settings = try SettingsLoader.load(configPath: config)
         if let job { settings.job = job }
         if let logLevel { settings.logLevel = logLevel }
+        if let logFormat { settings.logFormat = logFormat }
+        LogOutput.format = settings.logFormat == "json" ? .json : .text
         return settings
     }
 }

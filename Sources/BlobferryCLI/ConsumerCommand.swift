@@ -45,6 +45,12 @@ struct ConsumerOptions: ParsableArguments {
     @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
     var rebind = false
 
+    @Option(help: .init(stringLiteral: SettingFlags.help("metrics-address")))
+    var metricsAddress: String?
+
+    @Option(help: .init(stringLiteral: SettingFlags.help("progress-interval")))
+    var progressInterval: Double?
+
     /// Runs the consumer; `program` starts its error line.
     func run(program: String) async throws {
         try await runReportingErrors(program) {
@@ -54,6 +60,8 @@ struct ConsumerOptions: ParsableArguments {
             if let id { settings.consumer.consumerID = id }
             if waitForMore { settings.consumer.waitForMore = true }
             if rebind { settings.rebind = true }
+            if let metricsAddress { settings.metricsAddress = metricsAddress }
+            if let progressInterval { settings.progressInterval = progressInterval }
             try settings.validate(for: .consumer)
 
             let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)
@@ -62,12 +70,36 @@ struct ConsumerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.consumer.concurrency)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
+            let metrics = try await MetricsServer.startProcessMetrics(settings)
             let consumer = Consumer(
                 settings: settings, store: store,
                 azure: try Runtime.azureClient(settings: settings, http: http, store: store),
                 s3: try Runtime.s3Client(settings: settings, http: http, store: store), stopSignal: stop, logger: logger
             )
-            let summary = try await consumer.run()
+            let interval = IntervalRate()
+            let progress = ProgressLog.start(every: settings.progressInterval, logger: logger) { seconds in
+                let totals = consumer.progress.snapshot()
+                let rate = interval.next(totals.copied, over: seconds)
+                let inFlight = Int(Metrics.process.value("blobferry_copies_in_flight"))
+                return (
+                    "progress: copied \(totals.copied) (\(totals.bytes) bytes), \(String(format: "%.1f", rate)) objects/s, in flight \(inFlight), failed \(totals.failed), vanished \(totals.vanished)",
+                    [
+                        "copied": "\(totals.copied)", "bytes": "\(totals.bytes)",
+                        "rate_per_second": "\(String(format: "%.1f", rate))", "in_flight": "\(inFlight)",
+                        "failed": "\(totals.failed)", "vanished": "\(totals.vanished)",
+                    ]
+                )
+            }
+            let summary: Consumer.Summary
+            do {
+                summary = try await consumer.run()
+                progress?.cancel()
+                await metrics?.stop()
+            } catch {
+                progress?.cancel()
+                await metrics?.stop()
+                throw error
+            }
             let rate = Double(summary.copied) / max(0.001, summary.seconds)
             print(
                 "consumer \(consumer.id): copied \(summary.copied) (\(summary.bytes) bytes), failed \(summary.failed), vanished \(summary.vanished), directory markers skipped \(summary.directoryMarkers) in \(String(format: "%.1f", summary.seconds)) s (\(String(format: "%.1f", rate)) objects/s)"

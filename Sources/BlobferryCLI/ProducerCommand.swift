@@ -42,6 +42,12 @@ struct ProducerOptions: ParsableArguments {
     @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
     var rebind = false
 
+    @Option(help: .init(stringLiteral: SettingFlags.help("metrics-address")))
+    var metricsAddress: String?
+
+    @Option(help: .init(stringLiteral: SettingFlags.help("progress-interval")))
+    var progressInterval: Double?
+
     /// Runs the producer; `program` starts its error line.
     func run(program: String) async throws {
         try await runReportingErrors(program) {
@@ -50,6 +56,8 @@ struct ProducerOptions: ParsableArguments {
             if let listers { settings.producer.listers = listers }
             if let maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = maxQueuedPerPartition }
             if rebind { settings.rebind = true }
+            if let metricsAddress { settings.metricsAddress = metricsAddress }
+            if let progressInterval { settings.progressInterval = progressInterval }
             try settings.validate(for: .producer)
 
             let logger = Runtime.logger(label: "blobferry-producer", level: settings.logLevel)
@@ -58,6 +66,7 @@ struct ProducerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.producer.listers)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
+            let metrics = try await MetricsServer.startProcessMetrics(settings)
             let azure = try Runtime.azureClient(settings: settings, http: http, store: store)
             let producer = try Producer(
                 settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
@@ -68,12 +77,29 @@ struct ProducerOptions: ParsableArguments {
                 return
                     "listed \(totals.listed)  enqueued \(totals.enqueued)  skipped \(totals.listed - totals.enqueued)  \(Int(rate)) keys/s"
             }
+            let interval = IntervalRate()
+            let progress = ProgressLog.start(every: settings.progressInterval, logger: logger) { seconds in
+                let totals = producer.progress.snapshot()
+                let rate = interval.next(totals.listed, over: seconds)
+                return (
+                    "progress: listed \(totals.listed), enqueued \(totals.enqueued), skipped \(totals.listed - totals.enqueued), \(String(format: "%.1f", rate)) keys/s",
+                    [
+                        "listed": "\(totals.listed)", "enqueued": "\(totals.enqueued)",
+                        "skipped": "\(totals.listed - totals.enqueued)",
+                        "rate_per_second": "\(String(format: "%.1f", rate))",
+                    ]
+                )
+            }
             let summary: Producer.Summary?
             do {
                 summary = try await producer.run()
                 line.finish()
+                progress?.cancel()
+                await metrics?.stop()
             } catch {
                 line.finish()
+                progress?.cancel()
+                await metrics?.stop()
                 throw error
             }
             guard let summary else {

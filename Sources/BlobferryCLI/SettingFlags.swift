@@ -8,6 +8,10 @@ enum SettingFlags {
     static let paths: [String: String] = [
         "job": "job",
         "log-level": "log_level",
+        "log-format": "log_format",
+        "metrics-address": "metrics_address",
+        "listen": "metrics_address",
+        "progress-interval": "progress_interval",
         "rebind": "rebind",
         "partitions": "producer.partitions",
         "listers": "producer.listers",

@@ -55,8 +55,7 @@ struct AdminCommandTests {
         var status = JobStatus(
             job: "j", producer: .listed, pass: 1, listed: 3, skipped: 0, queued: 0, inflight: 0, copied: 2, bytes: 10,
             failed: 1, vanished: 0, directoryMarkers: 0, skippedExisting: 0, requeued: 0, consumers: 0, rate: 0,
-            etaSeconds: nil,
-            complete: true, partitions: [])
+            ratePerSecond1m: 0, etaSeconds: nil, complete: true, partitions: [])
         #expect(status.text().contains("COMPLETE with 1 failed"))
         status.failed = 0
         #expect(status.text().contains("COMPLETE") && !status.text().contains("failed ("))

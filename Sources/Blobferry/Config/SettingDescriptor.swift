@@ -52,6 +52,22 @@ extension SettingDescriptor {
         text(
             "log_level", "BLOBFERRY_LOG_LEVEL", at: \.logLevel,
             help: "log level: trace, debug, info, notice, warning, error"),
+        SettingDescriptor(
+            path: "log_format", variables: ["BLOBFERRY_LOG_FORMAT"], kind: .text,
+            help: "text | json (one JSON object per log line)", role: nil,
+            store: { settings, value in if case .text(let text) = value { settings.logFormat = text } },
+            problem: { ["text", "json"].contains($0.logFormat) ? nil : "must be text or json" }),
+        SettingDescriptor(
+            path: "metrics_address", variables: ["BLOBFERRY_METRICS_ADDRESS"], kind: .text,
+            help: "HOST:PORT serving Prometheus metrics at /metrics (empty: none)", role: nil,
+            store: { settings, value in if case .text(let text) = value { settings.metricsAddress = text } },
+            problem: {
+                $0.metricsAddress.isEmpty || ListenAddress(parsing: $0.metricsAddress) != nil
+                    ? nil : "must be HOST:PORT, e.g. 0.0.0.0:9400"
+            }),
+        number(
+            "progress_interval", "BLOBFERRY_PROGRESS_INTERVAL", at: \.progressInterval, minimum: 0,
+            help: "seconds between progress lines in the log (0: none)"),
         flag(
             "rebind", "BLOBFERRY_REBIND", at: \.rebind,
             help: "accept a source or destination other than the one the job was bound to"),

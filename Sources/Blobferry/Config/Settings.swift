@@ -15,6 +15,13 @@ public struct Settings: Sendable {
     /// exits non-zero.
     public var redisOutageSeconds: Double
     public var logLevel: String
+    /// `text` (swift-log's lines) or `json` (one object per line, for log pipelines).
+    public var logFormat: String
+    /// `HOST:PORT` where the producer or consumer serves Prometheus metrics at `/metrics`
+    /// (empty: none); `blobferry exporter --listen` uses it too.
+    public var metricsAddress: String
+    /// Seconds between the progress lines producers and consumers log (0: none).
+    public var progressInterval: Double
     /// Accept a source or destination other than the one the job was bound to at its
     /// first run (and record the new one): moving a job is a deliberate act.
     public var rebind: Bool
@@ -28,6 +35,9 @@ public struct Settings: Sendable {
         consumer = ConsumerSettings()
         redisOutageSeconds = 300
         logLevel = "info"
+        logFormat = "text"
+        metricsAddress = ""
+        progressInterval = 30
         rebind = false
     }
 }

@@ -36,6 +36,8 @@ public final class Consumer: Sendable {
     let logger: Logger
     let counters = ProgressCounters()
     let concurrency: AdaptiveConcurrency
+    /// This run's totals so far (progress lines).
+    public var progress: ProgressCounters { counters }
 
     public init(
         settings: Settings, store: JobStore, azure: AzureBlobClient, s3: S3Client, stopSignal: StopSignal,
@@ -88,9 +90,10 @@ public final class Consumer: Sendable {
         let queue = RedisWorkQueue(
             store: store, runID: runID, partitions: partitions, leaseSeconds: settings.consumer.leaseSeconds,
             maxAttempts: settings.consumer.maxAttempts)
+        Metrics.process.declare(MeteredCopier.series)
         let loop = CopyLoop(
-            queue: queue, copier: copier, settings: settings.consumer, stopSignal: stopSignal, counters: counters,
-            concurrency: concurrency, logger: logger)
+            queue: queue, copier: MeteredCopier(wrapped: copier), settings: settings.consumer, stopSignal: stopSignal,
+            counters: counters, concurrency: concurrency, logger: logger)
         let stoppedBy = try await loop.run()
         return summary(since: started, stoppedBy: stoppedBy)
     }
@@ -149,4 +152,24 @@ extension RemoteError {
             return BlobferryError(.failed, "\(what): \(self)", underlying: self)
         }
     }
+}
+
+/// Counts the copies in flight for `/metrics` around any `KeyCopier`, so neither the copy
+/// loop nor `BlobCopier` needs to know about metrics.
+struct MeteredCopier: KeyCopier {
+    /// The series a consumer shows from its first scrape.
+    static let series = [
+        "blobferry_objects_copied_total", "blobferry_bytes_copied_total", "blobferry_objects_failed_total",
+        "blobferry_objects_vanished_total", "blobferry_copies_in_flight",
+    ]
+
+    let wrapped: any KeyCopier
+
+    func copy(_ item: ClaimedKey) async -> CopyResult {
+        Metrics.process.add("blobferry_copies_in_flight", [], 1)
+        defer { Metrics.process.add("blobferry_copies_in_flight", [], -1) }
+        return await wrapped.copy(item)
+    }
+
+    func checkAccess() async throws { try await wrapped.checkAccess() }
 }

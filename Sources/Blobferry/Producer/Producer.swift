@@ -145,6 +145,10 @@ public final class Producer: Sendable {
             {
             case .enqueued(let count, _):
                 counters.add(listed: names.count + changed.count, enqueued: count)
+                Metrics.process.add("blobferry_list_pages_total", [("partition", partition)])
+                Metrics.process.add(
+                    "blobferry_keys_listed_total", [("partition", partition)], Double(names.count + changed.count))
+                Metrics.process.add("blobferry_keys_enqueued_total", [("partition", partition)], Double(count))
                 guard let next = page.nextMarker else { return }
                 position.marker = next
             case .cursorElsewhere:

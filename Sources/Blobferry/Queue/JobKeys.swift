@@ -34,6 +34,9 @@ public struct JobKeys: Sendable {
     public var attempts: String { base + "attempts" }
     /// SET: partitions fully listed in the current pass.
     public var listedPartitions: String { base + "listed" }
+    /// HASH: 5-second slot (Redis server time / 5 s) -> keys copied in it; the acknowledge
+    /// script adds to it and drops slots older than a minute, `status` reads the last minute.
+    public var copyRate: String { base + "copy-rate" }
     /// HASH: partition -> keys listed in the current pass.
     public var listedCounts: String { base + "listed-count" }
     /// HASH: key -> partition, the claims of one consumer not yet acknowledged.

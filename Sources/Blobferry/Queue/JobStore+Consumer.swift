@@ -101,7 +101,7 @@ extension JobStore {
     public func acknowledge(consumer: String, _ outcomes: [(ClaimedKey, CopyOutcome)]) async throws {
         guard !outcomes.isEmpty else { return }
         let keys = self.keys
-        var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts])
+        var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts, keys.copyRate])
         var arguments: [RedisArgument] = []
         arguments.reserveCapacity(outcomes.count * 4)
         for (item, outcome) in outcomes {
@@ -216,6 +216,14 @@ extension JobStore {
     /// `status` uses). The consumers are read first and re-checked by the script; if they
     /// changed in between, it reads again.
     public func progress(partitions: [String]) async throws -> JobProgress {
+        try await progressAndRate(partitions: partitions).progress
+    }
+
+    /// `progress`, plus the keys copied over the last minute from the rate ring (read by the
+    /// same script, in the same atomic step): what `status` and the exporter show.
+    public func progressAndRate(partitions: [String]) async throws -> (
+        progress: JobProgress, ratePerSecond1m: Double
+    ) {
         let keys = self.keys
         for _ in 0..<20 {
             let consumers = try await runIdempotent { connection in
@@ -223,7 +231,7 @@ extension JobStore {
                     "ZRANGE consumers")
             }
             let scriptKeys =
-                [keys.meta, keys.consumers, keys.failed] + partitions.map { keys.queue($0) }
+                [keys.meta, keys.consumers, keys.failed, keys.copyRate] + partitions.map { keys.queue($0) }
                 + consumers.map { keys.inflight($0) }
             let arguments = [String(partitions.count)] + consumers
             let values = try await runIdempotent { connection in
@@ -232,16 +240,19 @@ extension JobStore {
                     arguments: arguments.map { RedisArgument($0) }
                 ).decodeArray("progress script")
             }
-            guard values.count == 5 else { throw BlobferryError(.failed, "unexpected reply to the progress script") }
+            guard values.count == 7 else { throw BlobferryError(.failed, "unexpected reply to the progress script") }
             guard try values[0].decodeInt("progress script") == 1 else { continue }
             let stateText = try values[1].decodeString("progress script")
             guard let state = ProducerState(rawValue: stateText) else {
                 throw BlobferryError(.failed, "the job's producer state '\(stateText)' is unknown")
             }
-            return JobProgress(
+            let progress = JobProgress(
                 producerState: state, queued: try values[2].decodeInt("progress script"),
                 inflight: try values[3].decodeInt("progress script"), failed: try values[4].decodeInt("progress script")
             )
+            let recent = try values[5].decodeInt("progress script")
+            let windowMs = try values[6].decodeInt("progress script")
+            return (progress, Double(recent) / max(1, Double(windowMs) / 1000))
         }
         throw BlobferryError(.failed, "consumers kept joining and leaving while progress was read; try again")
     }

@@ -55,11 +55,16 @@ public final class JobStore: @unchecked Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
+                let started = ContinuousClock.now
                 do {
-                    continuation.resume(returning: try body(self.connection))
+                    let result = try body(self.connection)
+                    Metrics.process.redisCall(succeeded: true, seconds: started.secondsSince)
+                    continuation.resume(returning: result)
                 } catch let error as RedisError {
+                    Metrics.process.redisCall(succeeded: false, seconds: started.secondsSince)
                     continuation.resume(throwing: Self.translate(error, url: self.redactedURL))
                 } catch {
+                    Metrics.process.redisCall(succeeded: false, seconds: started.secondsSince)
                     continuation.resume(throwing: error)
                 }
             }

@@ -225,17 +225,17 @@ enum QueueScripts {
     /// blob counts only from the consumer that still holds the claim: a consumer that lost
     /// its lease reports on a key that is back in a queue or in other hands, and a failure
     /// never lands for a key already done.
-    /// KEYS: this consumer's inflight hash, stats, failed, attempts, then done and changed
-    /// set of each partition involved.
-    /// ARGV: groups of four: outcome (copied|vanished|marker|existing|failed), key, index of the key's done
-    /// set in KEYS (its changed set follows it), detail (bytes for copied, reason for
-    /// failed, "" otherwise).
+    /// KEYS: this consumer's inflight hash, stats, failed, attempts, the copy-rate ring,
+    /// then done and changed set of each partition involved.
+    /// ARGV: groups of four: outcome (copied|vanished|marker|existing|failed), key, index of
+    /// the key's done set in KEYS (its changed set follows it), detail (bytes for copied,
+    /// reason for failed, "" otherwise).
     static let acknowledge = script(
         """
         if #ARGV % 4 ~= 0 then return redis.error_reply('ERR acknowledge: malformed arguments') end
         for i = 1, #ARGV, 4 do
-          key_at(ARGV[i + 2], 5)
-          key_at(ARGV[i + 2] + 1, 6)
+          key_at(ARGV[i + 2], 6)
+          key_at(ARGV[i + 2] + 1, 7)
           local outcome = ARGV[i]
           if outcome == 'copied' then
             if not tonumber(ARGV[i + 3]) then error('blobferry: copied without a byte count') end
@@ -286,6 +286,17 @@ enum QueueScripts {
           redis.call('HINCRBY', KEYS[2], 'recopied', recopied)
           redis.call('HINCRBY', KEYS[2], 'recopied_bytes', recopiedBytes)
           redis.call('HSET', KEYS[2], 'last_copy_ms', now_ms())
+        end
+        if copied + recopied > 0 then
+          -- The copy-rate ring: copies per 5-second slot, the last minute kept.
+          local slot = math.floor(now_ms() / 5000)
+          redis.call('HINCRBY', KEYS[5], slot, copied + recopied)
+          if redis.call('HLEN', KEYS[5]) > 14 then
+            for _, field in ipairs(redis.call('HKEYS', KEYS[5])) do
+              local old = tonumber(field)
+              if not old or old < slot - 12 then redis.call('HDEL', KEYS[5], field) end
+            end
+          end
         end
         if vanished > 0 then redis.call('HINCRBY', KEYS[2], 'vanished', vanished) end
         if markers > 0 then redis.call('HINCRBY', KEYS[2], 'directory_markers', markers) end
@@ -448,23 +459,33 @@ enum QueueScripts {
     /// consumers and by `status` alike. The consumers were read by the client; if the set
     /// changed since, the script says so (the client reads again) rather than count a
     /// consumer's claims it was not given.
-    /// KEYS: meta, consumers zset, failed, the q queues, then the inflight hashes of the
-    /// consumers named in ARGV. ARGV: q, then the consumer ids.
-    /// Returns {consistent 0/1, producer state, queued, in flight, failed}.
+    /// KEYS: meta, consumers zset, failed, the rate ring, the q queues, then the inflight
+    /// hashes of the consumers named in ARGV. ARGV: q, then the consumer ids.
+    /// Returns {consistent 0/1, producer state, queued, in flight, failed, keys copied in
+    /// the last minute's window, that window in ms} (the window is the 11 whole 5-second
+    /// slots before the current one plus the current one so far).
     static let progress = script(
         """
         local q = tonumber(ARGV[1])
         local ids = #ARGV - 1
-        if not q or #KEYS ~= 3 + q + ids then return redis.error_reply('ERR progress: malformed arguments') end
+        if not q or #KEYS ~= 4 + q + ids then return redis.error_reply('ERR progress: malformed arguments') end
         local state = redis.call('HGET', KEYS[1], 'producer') or 'not started'
-        if redis.call('ZCARD', KEYS[2]) ~= ids then return {0, state, 0, 0, 0} end
+        if redis.call('ZCARD', KEYS[2]) ~= ids then return {0, state, 0, 0, 0, 0, 0} end
         for i = 2, #ARGV do
-          if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, state, 0, 0, 0} end
+          if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, state, 0, 0, 0, 0, 0} end
         end
         local queued, inflight = 0, 0
-        for i = 4, 3 + q do queued = queued + redis.call('LLEN', KEYS[i]) end
-        for i = 4 + q, #KEYS do inflight = inflight + redis.call('HLEN', KEYS[i]) end
-        return {1, state, queued, inflight, redis.call('HLEN', KEYS[3])}
+        for i = 5, 4 + q do queued = queued + redis.call('LLEN', KEYS[i]) end
+        for i = 5 + q, #KEYS do inflight = inflight + redis.call('HLEN', KEYS[i]) end
+        local now = now_ms()
+        local slot = math.floor(now / 5000)
+        local ring = redis.call('HGETALL', KEYS[4])
+        local recent = 0
+        for i = 1, #ring, 2 do
+          local s = tonumber(ring[i])
+          if s and s > slot - 12 and s <= slot then recent = recent + tonumber(ring[i + 1]) end
+        end
+        return {1, state, queued, inflight, redis.call('HLEN', KEYS[3]), recent, 55000 + now - slot * 5000}
         """)
 
     /// Moves failed keys back to the back of their queues for another round of attempts.

@@ -38,14 +38,30 @@ struct SignedRequestExecutor: Sendable {
             method: method, url: origin + path + (query.isEmpty ? "" : "?" + query), headers: signable.headers,
             body: body, timeout: timeout, bodyHandler: bodyHandler)
         let response: HTTPResponse
+        let started = ContinuousClock.now
         do {
             response = try await http.execute(request)
         } catch let error as HTTPError {
+            Metrics.process.request(service: service.metricLabel, status: nil, seconds: started.secondsSince)
             throw RemoteError.from(transport: error, service: service, operation: "\(operation) on \(displayHost)")
         }
+        Metrics.process.request(service: service.metricLabel, status: response.status, seconds: started.secondsSince)
         guard (200..<300).contains(response.status) else {
             throw RemoteError.from(response: response, service: service, operation: operation)
         }
         return response
+    }
+}
+
+extension RemoteError.Service {
+    /// The `service` label of metrics: `azure` or `s3`.
+    var metricLabel: String { rawValue.lowercased() }
+}
+
+extension ContinuousClock.Instant {
+    /// Seconds from this instant to now.
+    var secondsSince: Double {
+        let elapsed = ContinuousClock.now - self
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }

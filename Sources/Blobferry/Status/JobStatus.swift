@@ -47,7 +47,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var consumers: Int
     /// Objects per second over the copying so far.
     public var rate: Double
-    /// Seconds until the queue drains at `rate` (nil while unknown).
+    /// Objects per second over the last minute (the `rate` ring in Redis).
+    public var ratePerSecond1m: Double
+    /// Seconds until what is queued and in flight is copied at `ratePerSecond1m`; nil while
+    /// the producer is still listing (the total is not known yet) or nothing was copied in
+    /// the last minute.
     public var etaSeconds: Double?
     public var complete: Bool
     public var partitions: [Partition]
@@ -60,6 +64,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case skippedExisting = "skipped_existing"
         case recopied, changed
         case recopiedBytes = "recopied_bytes"
+        case ratePerSecond1m = "rate_per_second_1m"
     }
 }
 
@@ -70,7 +75,7 @@ extension JobStore {
         let keys = self.keys
         let meta = JobMeta(fields: try await metaFields())
         let partitions = try PartitionScheme(parsing: meta.partitions).partitions
-        let progress = try await progress(partitions: partitions)
+        let (progress, recentRate) = try await progressAndRate(partitions: partitions)
         return try await runIdempotent { connection in
             var commands: [[RedisArgument]] = [
                 ["HGETALL", RedisArgument(keys.stats)],
@@ -110,7 +115,9 @@ extension JobStore {
                 skippedExisting: try Self.counter(stats, "skipped_existing"),
                 requeued: try Self.counter(stats, "requeued"),
                 consumers: consumers, rate: (rate * 10).rounded() / 10,
-                etaSeconds: rate > 0 ? Double(pending) / rate : nil, complete: progress.isComplete, partitions: rows)
+                ratePerSecond1m: (recentRate * 10).rounded() / 10,
+                etaSeconds: progress.producerState != .listing && recentRate > 0 ? Double(pending) / recentRate : nil,
+                complete: progress.isComplete, partitions: rows)
         }
     }
 

@@ -24,8 +24,17 @@ extension JobStatus {
         lines.append(
             "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  changed \(changed)  re-copied \(recopied) (\(Self.humanBytes(recopiedBytes)))  failed \(failed)  vanished \(vanished)  directory markers \(directoryMarkers)  already in S3 \(skippedExisting)  requeued \(requeued)"
         )
-        let eta = etaSeconds.map { Self.humanDuration($0) } ?? "-"
-        lines.append("rate \(String(format: "%.1f", rate)) objects/s  ETA \(complete ? "done" : eta)")
+        let eta: String
+        if complete {
+            eta = "done"
+        } else if producer == .listing {
+            eta = "- (listing: \(listed) listed so far)"
+        } else {
+            eta = etaSeconds.map { Self.humanDuration($0) } ?? "-"
+        }
+        lines.append(
+            "rate \(String(format: "%.1f", ratePerSecond1m)) objects/s over the last minute (\(String(format: "%.1f", rate)) since the first copy)  ETA \(eta)"
+        )
         let shown = partitions.filter { allPartitions || $0.queued > 0 || $0.done > 0 || $0.listed > 0 }
         if !shown.isEmpty {
             lines.append("")

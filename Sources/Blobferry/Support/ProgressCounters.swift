@@ -1,6 +1,7 @@
 import Synchronization
 
-/// Running totals shared by concurrent listers or copies.
+/// Running totals shared by concurrent listers or copies; copies also count in
+/// `Metrics.process` (the `/metrics` counters).
 public final class ProgressCounters: Sendable {
     public struct Snapshot: Sendable {
         public var listed = 0
@@ -25,6 +26,14 @@ public final class ProgressCounters: Sendable {
     }
 
     public func record(_ outcome: CopyOutcome) {
+        switch outcome {
+        case .copied(let bytes):
+            Metrics.process.add("blobferry_objects_copied_total")
+            Metrics.process.add("blobferry_bytes_copied_total", [], Double(bytes))
+        case .vanished: Metrics.process.add("blobferry_objects_vanished_total")
+        case .failed: Metrics.process.add("blobferry_objects_failed_total")
+        case .directoryMarker, .alreadyInBucket: break
+        }
         state.withLock {
             switch outcome {
             case .copied(let bytes):

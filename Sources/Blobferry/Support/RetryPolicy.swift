@@ -49,6 +49,7 @@ public struct RetryPolicy: Sendable {
                 try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
             } catch let error as RemoteError where error.kind == .transient && attempt < maxAttempts {
                 let pause = delay(after: attempt, retryAfter: error.retryAfter)
+                Metrics.process.add("blobferry_retries_total", [("service", error.service.metricLabel)])
                 logger.debug("\(what): \(error); retry \(attempt) in \(String(format: "%.2f", pause)) s")
                 try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
                 attempt += 1
