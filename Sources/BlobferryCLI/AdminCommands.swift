@@ -80,7 +80,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let http = try Runtime.httpEngine(connections: concurrency)
             defer { http.shutdown() }
             let azure = try Runtime.azureClient(settings: settings, http: http)
-            let s3 = try Runtime.s3Client(settings: settings, http: http)
+            let s3 = try await Runtime.s3Client(settings: settings, http: http, logger: logger)
             let found: VerifyReport
             if download {
                 found = try await Verifier(

@@ -65,7 +65,8 @@ struct ConsumerOptions: ParsableArguments {
             let consumer = Consumer(
                 settings: settings, store: store,
                 azure: try Runtime.azureClient(settings: settings, http: http, store: store),
-                s3: try Runtime.s3Client(settings: settings, http: http, store: store), stopSignal: stop, logger: logger
+                s3: try await Runtime.s3Client(settings: settings, http: http, store: store, logger: logger),
+                stopSignal: stop, logger: logger
             )
             let summary = try await consumer.run()
             let rate = Double(summary.copied) / max(0.001, summary.seconds)

@@ -70,8 +70,14 @@ extension Settings {
         try check(
             destination.endpoint.isEmpty || isHTTPURL(destination.endpoint),
             "destination endpoint '\(destination.endpoint)' is not an http(s) URL (AWS_ENDPOINT_URL_S3)")
-        try check(!destination.accessKeyID.isEmpty, "AWS_ACCESS_KEY_ID is not set")
-        try check(destination.secretAccessKey != nil, "AWS_SECRET_ACCESS_KEY is not set")
+        // Neither key: the credential chain finds them (profile, web identity, container,
+        // instance metadata). One without the other is a mistake.
+        try check(
+            !destination.accessKeyID.isEmpty || destination.secretAccessKey == nil,
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
+        try check(
+            destination.accessKeyID.isEmpty || destination.secretAccessKey != nil,
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
         try check(
             ["", "path", "virtual"].contains(destination.addressing),
             "destination addressing must be 'path' or 'virtual'")
