@@ -14,11 +14,14 @@
   GET  /stats                                 JSON: how many credentials each route served
 
 AWS credentials served are --aws-access-key / --aws-secret-key with a session token and an
-expiry --lifetime seconds ahead; Azure tokens are "token-N" (N counts up) valid --lifetime
-seconds. --fail makes every credential route answer 500 (a source that fails).
+expiry --lifetime seconds ahead; Azure tokens are valid --lifetime seconds, signed with
+--azure-key so the Azure emulator accepts them. --fail makes every credential route answer 500 (a source that fails).
 --port N (0: any) and --port-file FILE as in http_echo_server.py; exits with its parent.
 """
 import argparse
+import base64
+import hashlib
+import hmac
 import datetime
 import http.server
 import json
@@ -31,6 +34,16 @@ import urllib.parse
 ARGS = None
 _lock = threading.Lock()
 _stats = {}
+
+
+def azure_token(lifetime):
+    """What the Azure emulator accepts as a bearer token (scripts/azure_emulator.py
+    verify_bearer): its expiry, signed with the emulator's account key."""
+    expiry = int(time.time()) + lifetime
+    payload = f"bf1.{expiry}"
+    key = base64.b64decode(ARGS.azure_key)
+    signature = base64.b64encode(hmac.new(key, payload.encode(), hashlib.sha256).digest()).decode()
+    return f"{payload}.{signature}", expiry
 
 
 def count(route):
@@ -90,10 +103,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
             if not ok or not secret_ok:
                 return self.respond(401, {"error": "invalid_client"})
-            n = count("entra")
-            return self.respond(
-                200, {"token_type": "Bearer", "expires_in": ARGS.lifetime, "access_token": f"token-{n}"}
-            )
+            count("entra-assertion" if form.get("client_assertion") else "entra")
+            token, _ = azure_token(ARGS.lifetime)
+            return self.respond(200, {"token_type": "Bearer", "expires_in": ARGS.lifetime, "access_token": token})
         self.respond(404, {"error": "not found"})
 
     def do_GET(self):
@@ -122,11 +134,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.respond(400, {"error": "Metadata: true missing"})
             if query.get("resource") != ["https://storage.azure.com/"]:
                 return self.respond(400, {"error": "wrong resource"})
-            n = count("managed-identity")
-            expires = int(time.time()) + ARGS.lifetime
-            return self.respond(
-                200, {"access_token": f"token-{n}", "expires_on": str(expires), "token_type": "Bearer"}
-            )
+            count("app-service" if path == "/msi/token" else "azure-imds")
+            token, expires = azure_token(ARGS.lifetime)
+            return self.respond(200, {"access_token": token, "expires_on": str(expires), "token_type": "Bearer"})
         self.respond(404, {"error": "not found"})
 
 
@@ -147,6 +157,8 @@ def main():
     parser.add_argument("--session-token", default="")
     parser.add_argument("--auth-token", default="stand-in-authorization")
     parser.add_argument("--client-secret", default="stand-in-client-secret")
+    parser.add_argument("--azure-key", default=base64.b64encode(b"k" * 32).decode(),
+                        help="the emulator's account key, which signs the Azure tokens")
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--fail", action="store_true")
     ARGS = parser.parse_args()

@@ -79,7 +79,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
             let http = try Runtime.httpEngine(connections: concurrency)
             defer { http.shutdown() }
-            let azure = try Runtime.azureClient(settings: settings, http: http)
+            let azure = try await Runtime.azureClient(settings: settings, http: http, logger: logger)
             let s3 = try await Runtime.s3Client(settings: settings, http: http, logger: logger)
             let found: VerifyReport
             if download {

@@ -64,7 +64,7 @@ struct ConsumerOptions: ParsableArguments {
             let store = try JobStore(settings: settings, logger: logger)
             let consumer = Consumer(
                 settings: settings, store: store,
-                azure: try Runtime.azureClient(settings: settings, http: http, store: store),
+                azure: try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger),
                 s3: try await Runtime.s3Client(settings: settings, http: http, store: store, logger: logger),
                 stopSignal: stop, logger: logger
             )

@@ -58,7 +58,7 @@ struct ProducerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.producer.listers)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
-            let azure = try Runtime.azureClient(settings: settings, http: http, store: store)
+            let azure = try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger)
             let producer = try Producer(
                 settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
             let started = Date()

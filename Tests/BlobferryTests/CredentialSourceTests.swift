@@ -6,10 +6,12 @@ import Testing
 
 @testable import Blobferry
 
-/// Each AWS credential source copies real blobs to SeaweedFS (SigV4 enforced) with no key
-/// in blobferry's settings, against local stand-ins for the container credentials and
-/// instance metadata endpoints (`scripts/credential_endpoints.py`); temporary credentials
-/// are refreshed before they expire; a failing source is one line and exit 3.
+/// Each credential source copies real blobs with no key in blobferry's settings: AWS ones
+/// to SeaweedFS (SigV4 enforced), Azure ones from the emulator (which accepts only bearer
+/// tokens the stand-in authority minted, and refuses expired ones), against local stand-ins
+/// for the container credentials, instance metadata, Entra ID and managed identity
+/// endpoints (`scripts/credential_endpoints.py`); temporary credentials are refreshed
+/// before they expire; a failing source is one line and exit 3.
 @Suite(.serialized)
 struct CredentialSourceTests {
     /// No key in the settings: the chain has to find one.
@@ -22,7 +24,7 @@ struct CredentialSourceTests {
     {
         var arguments = [
             "--aws-access-key", harness.s3Target.accessKey, "--aws-secret-key", harness.s3Target.secretKey,
-            "--lifetime", String(lifetime),
+            "--lifetime", String(lifetime), "--azure-key", harness.azureKey,
         ]
         if fail { arguments.append("--fail") }
         return try EchoServerProcess(script: "scripts/credential_endpoints.py", arguments: arguments)
@@ -33,23 +35,115 @@ struct CredentialSourceTests {
         return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Int]) ?? [:]
     }
 
-    /// Seeds `count` blobs, lists them, runs one consumer with `environment`; checks every
-    /// blob arrived and no secret was printed; returns the consumer's output.
+    /// Seeds `count` blobs, lists them, runs one consumer with `environment` (the producer
+    /// too when `producerToo`); checks every blob arrived and no secret was printed;
+    /// returns the consumer's output.
     static func copy(
-        _ harness: MigrationHarness, count: Int = 30, environment: [String: String], label: String = "consumer"
+        _ harness: MigrationHarness, count: Int = 30, environment: [String: String], producerToo: Bool = false,
+        unset: [String: String] = noKeys
     ) async throws -> String {
         let bodies = try await harness.seed((0..<count).map { "cred-\($0)" })
-        let producer = try await harness.run("blobferry-producer", label: "producer")
+        let settings = unset.merging(environment) { _, new in new }.merging(["BLOBFERRY_LOG_LEVEL": "trace"]) {
+            _, new in new
+        }
+        let producer = try await harness.run(
+            "blobferry-producer", label: "producer", environment: producerToo ? settings : [:])
         #expect(producer.status == 0, "\(producer.output)")
-        let consumer = try await harness.run(
-            "blobferry-consumer", label: label,
-            environment: noKeys.merging(environment) { _, new in new }.merging(["BLOBFERRY_LOG_LEVEL": "trace"]) {
-                _, new in new
-            })
+        let consumer = try await harness.run("blobferry-consumer", label: "consumer", environment: settings)
         #expect(consumer.status == 0, "\(consumer.output)")
         #expect(try await harness.mismatches(bodies).isEmpty)
-        #expect(!consumer.output.contains(harness.s3Target.secretKey))
-        return consumer.output
+        for output in [producer.output, consumer.output] {
+            #expect(!output.contains(harness.s3Target.secretKey))
+            #expect(!output.contains(harness.azureKey))
+            #expect(!output.contains("stand-in-client-secret"))
+            #expect(!output.contains("bf1."), "a bearer token was printed")
+        }
+        return producer.output + consumer.output
+    }
+
+    /// No Azure key in the settings: an Entra ID token has to be found.
+    static let noAzureKey = ["AZURE_STORAGE_KEY": ""]
+
+    @Test func entraClientSecretTokensAreRefreshedBeforeTheyExpire() async throws {
+        let harness = try await MigrationHarness(name: "cred-entra")
+        // Tokens valid 4 s (the emulator refuses expired ones), a run of several seconds.
+        let server = try Self.standIn(harness, lifetime: 4)
+        let output = try await Self.copy(
+            harness, count: 240,
+            environment: [
+                "AZURE_TENANT_ID": "tenant-1", "AZURE_CLIENT_ID": "client-1",
+                "AZURE_CLIENT_SECRET": "stand-in-client-secret", "AZURE_AUTHORITY_HOST": server.baseURL,
+                "BLOBFERRY_SOURCE_REQUESTS_PER_SECOND": "40",
+            ], producerToo: true, unset: Self.noAzureKey)
+        #expect(output.contains("Azure credentials from Entra ID client secret"), "\(output)")
+        let served = try await Self.stats(server, harness.http)["entra"] ?? 0
+        #expect(served >= 4, "tokens fetched \(served) times in runs longer than two lifetimes")
+    }
+
+    @Test func entraWorkloadIdentity() async throws {
+        let harness = try await MigrationHarness(name: "cred-workload")
+        let server = try Self.standIn(harness)
+        let file = harness.logDirectory.appendingPathComponent("federated-token").path
+        try "stand-in-client-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let output = try await Self.copy(
+            harness,
+            environment: [
+                "AZURE_TENANT_ID": "tenant-1", "AZURE_CLIENT_ID": "client-1", "AZURE_FEDERATED_TOKEN_FILE": file,
+                "AZURE_AUTHORITY_HOST": server.baseURL + "/",
+            ], producerToo: true, unset: Self.noAzureKey)
+        #expect(output.contains("Azure credentials from workload identity"), "\(output)")
+        #expect(try await Self.stats(server, harness.http)["entra-assertion"] ?? 0 >= 2)
+    }
+
+    @Test func managedIdentityOnAppServiceAndByInstanceMetadata() async throws {
+        let harness = try await MigrationHarness(name: "cred-msi")
+        let server = try Self.standIn(harness)
+        let output = try await Self.copy(
+            harness,
+            environment: [
+                "IDENTITY_ENDPOINT": server.url("/msi/token"), "IDENTITY_HEADER": "stand-in-authorization",
+            ], producerToo: true, unset: Self.noAzureKey)
+        #expect(output.contains("Azure credentials from managed identity (http"), "\(output)")
+        #expect(!output.contains("stand-in-authorization"))
+
+        let imds = try await MigrationHarness(name: "cred-azure-imds")
+        let imdsServer = try Self.standIn(imds)
+        let imdsOutput = try await Self.copy(
+            imds, environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": imdsServer.baseURL], producerToo: true,
+            unset: Self.noAzureKey)
+        #expect(imdsOutput.contains("Azure credentials from managed identity (instance metadata"), "\(imdsOutput)")
+        #expect(try await Self.stats(imdsServer, imds.http)["azure-imds"] ?? 0 >= 2)
+    }
+
+    @Test func aRefusedClientSecretIsOneLineAndExitThree() async throws {
+        let harness = try await MigrationHarness(name: "cred-entra-refused")
+        let server = try Self.standIn(harness)
+        let run = try await harness.run(
+            "blobferry-producer", label: "producer",
+            environment: Self.noAzureKey.merging([
+                "AZURE_TENANT_ID": "tenant-1", "AZURE_CLIENT_ID": "client-1",
+                "AZURE_CLIENT_SECRET": "not-the-client-secret", "AZURE_AUTHORITY_HOST": server.baseURL,
+            ]) { _, new in new })
+        #expect(run.status == BlobferryError.Code.credentials.rawValue, "\(run.output)")
+        let lines = BadInputTests.errorLines(run.output, program: "blobferry-producer")
+        #expect(lines.count == 1, "\(run.output)")
+        #expect(lines.first?.contains("Azure credentials: Entra ID token endpoint") == true, "\(run.output)")
+        #expect(lines.first?.contains("401") == true, "\(run.output)")
+        #expect(!run.output.contains("not-the-client-secret"))
+    }
+
+    /// A bearer token the authority did not mint is refused by the emulator (so the tests
+    /// above prove the tokens were used, not ignored).
+    @Test func theEmulatorRefusesAForgedBearerToken() async throws {
+        let harness = try await MigrationHarness(name: "cred-forged")
+        let client = try AzureBlobClient(
+            endpoint: harness.azureEndpoint, container: harness.container,
+            signer: AzureBearerSigner(
+                tokens: RefreshingCredentials(sourceName: "forged") {
+                    (Secret("bf1.9999999999.forged"), nil)
+                }), http: harness.http)
+        let error = await captureRemoteError { _ = try await client.listBlobs(prefix: "", marker: nil, maxResults: 1) }
+        #expect(error?.status == 401, "\(String(describing: error))")
     }
 
     @Test func containerCredentialsAreRefreshedBeforeTheyExpire() async throws {

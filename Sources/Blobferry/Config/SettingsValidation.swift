@@ -48,9 +48,8 @@ extension Settings {
             !source.account.isEmpty,
             "source account is not set (AZURE_STORAGE_ACCOUNT or AccountName= in AZURE_STORAGE_CONNECTION_STRING)")
         try check(isHTTPURL(sourceEndpoint), "source endpoint '\(sourceEndpoint)' is not an http(s) URL")
-        try check(
-            source.key != nil || source.sasToken != nil,
-            "no Azure credentials: set AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING")
+        // Neither a key nor a SAS: an Entra ID token (client secret, workload identity,
+        // managed identity) is looked for at start, and a failing one is exit 3.
         if let key = source.key {
             do {
                 _ = try AzureSharedKeySigner(account: source.account, base64Key: key.exposedValue)

@@ -14,22 +14,33 @@ public enum Runtime {
         return logger
     }
 
-    /// `store`: the job's Redis, for the shared request-rate limit when one is set.
-    public static func azureClient(settings: Settings, http: HTTPEngine, store: JobStore? = nil) throws
-        -> AzureBlobClient
-    {
-        let credential: AzureCredential
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set. With no
+    /// key or SAS, finds an Entra ID token (see `AzureTokenChain`) and fetches it once so a
+    /// failing source stops the start with one line (exit 3); logs which source it used.
+    public static func azureClient(
+        settings: Settings, http: HTTPEngine, store: JobStore? = nil, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> AzureBlobClient {
+        let signer: any RequestSigner
         if let key = settings.source.key {
-            credential = .sharedKey(account: settings.source.account, key: key)
+            signer = try AzureCredential.sharedKey(account: settings.source.account, key: key).signer()
+            logger.info("Azure credentials from the account key (Shared Key)")
         } else if let token = settings.source.sasToken {
-            credential = .sas(token)
+            signer = try AzureCredential.sas(token).signer()
+            logger.info("Azure credentials from the SAS token")
         } else {
-            throw BlobferryError(.configuration, "no Azure credentials (AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)")
+            let tokens = AzureTokenChain.provider(environment: environment, http: http)
+            do {
+                _ = try await tokens.value()
+            } catch let error as CredentialSourceError {
+                throw BlobferryError(.credentials, "Azure credentials: \(error.message)")
+            }
+            logger.info("Azure credentials from \(tokens.sourceName)")
+            signer = AzureBearerSigner(tokens: tokens)
         }
-        let signer = limited(
-            try credential.signer(), side: "azure", rate: settings.source.requestsPerSecond, store: store)
         return try AzureBlobClient(
-            endpoint: settings.sourceEndpoint, container: settings.source.container, signer: signer, http: http)
+            endpoint: settings.sourceEndpoint, container: settings.source.container,
+            signer: limited(signer, side: "azure", rate: settings.source.requestsPerSecond, store: store), http: http)
     }
 
     /// `store`: the job's Redis, for the shared request-rate limit when one is set. Finds the
