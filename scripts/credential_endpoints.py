@@ -11,6 +11,9 @@
   GET  /msi/token                             App Service managed identity; needs
                                               X-IDENTITY-HEADER: <--auth-token>
   GET  /metadata/identity/oauth2/token        Azure IMDS managed identity; needs Metadata: true
+  POST /sts/                                  STS AssumeRoleWithWebIdentity (WebIdentityToken must
+                                              be --web-identity-token) and AssumeRole (SigV4 by
+                                              --source-access-key for service sts)
   GET  /stats                                 JSON: how many credentials each route served
 
 AWS credentials served are --aws-access-key / --aws-secret-key with a session token and an
@@ -94,6 +97,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if ARGS.fail:
             return self.respond(500, {"error": "failing on purpose"})
+        if path == "/sts/":
+            return self.sts(form)
         if path.endswith("/oauth2/v2.0/token"):
             ok = form.get("grant_type") == ["client_credentials"] and form.get("scope") == [
                 "https://storage.azure.com/.default"
@@ -107,6 +112,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             token, _ = azure_token(ARGS.lifetime)
             return self.respond(200, {"token_type": "Bearer", "expires_in": ARGS.lifetime, "access_token": token})
         self.respond(404, {"error": "not found"})
+
+    def sts(self, form):
+        action = (form.get("Action") or [""])[0]
+        if not form.get("RoleArn") or not form.get("RoleSessionName"):
+            return self.sts_error(400, "MissingParameter")
+        if action == "AssumeRoleWithWebIdentity":
+            if form.get("WebIdentityToken") != [ARGS.web_identity_token]:
+                return self.sts_error(400, "InvalidIdentityToken")
+        elif action == "AssumeRole":
+            authorization = self.headers.get("Authorization") or ""
+            if f"Credential={ARGS.source_access_key}/" not in authorization or \
+                    "/sts/aws4_request" not in authorization or not self.headers.get("X-Amz-Date"):
+                return self.sts_error(403, "SignatureDoesNotMatch")
+        else:
+            return self.sts_error(400, "InvalidAction")
+        credentials = aws_credentials("sts-" + action)
+        xml = (f"<{action}Response><{action}Result><Credentials>"
+               f"<AccessKeyId>{credentials['AccessKeyId']}</AccessKeyId>"
+               f"<SecretAccessKey>{credentials['SecretAccessKey']}</SecretAccessKey>"
+               f"<SessionToken>{credentials['Token']}</SessionToken>"
+               f"<Expiration>{credentials['Expiration']}</Expiration>"
+               f"</Credentials></{action}Result></{action}Response>")
+        self.respond(200, xml.encode())
+
+    def sts_error(self, status, code):
+        self.respond(status, f"<ErrorResponse><Error><Code>{code}</Code></Error></ErrorResponse>".encode())
 
     def do_GET(self):
         split = urllib.parse.urlsplit(self.path)
@@ -159,6 +190,8 @@ def main():
     parser.add_argument("--client-secret", default="stand-in-client-secret")
     parser.add_argument("--azure-key", default=base64.b64encode(b"k" * 32).decode(),
                         help="the emulator's account key, which signs the Azure tokens")
+    parser.add_argument("--web-identity-token", default="stand-in-web-identity-token")
+    parser.add_argument("--source-access-key", default="AKIDSOURCEPROFILE")
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--fail", action="store_true")
     ARGS = parser.parse_args()

@@ -225,6 +225,61 @@ struct CredentialSourceTests {
         #expect(output.contains("AWS credentials from credential_process of profile 'mover'"), "\(output)")
     }
 
+    @Test func webIdentityThroughSTS() async throws {
+        let harness = try await MigrationHarness(name: "cred-web-identity")
+        let server = try Self.standIn(harness)
+        let tokenFile = harness.logDirectory.appendingPathComponent("web-identity-token").path
+        try "stand-in-web-identity-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let output = try await Self.copy(
+            harness,
+            environment: [
+                "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/mover",
+                "AWS_ROLE_SESSION_NAME": "blobferry-test", "AWS_ENDPOINT_URL_STS": server.url("/sts"),
+            ])
+        #expect(
+            output.contains("AWS credentials from web identity (arn:aws:iam::123456789012:role/mover)"), "\(output)")
+        #expect(!output.contains("stand-in-web-identity-token"))
+        #expect(try await Self.stats(server, harness.http)["sts-AssumeRoleWithWebIdentity"] ?? 0 >= 1)
+
+        try "a-token-sts-refuses\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let refused = try await harness.run(
+            "blobferry-consumer", label: "consumer-refused",
+            environment: Self.noKeys.merging([
+                "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/mover",
+                "AWS_ENDPOINT_URL_STS": server.url("/sts"),
+            ]) { _, new in new })
+        #expect(refused.status == BlobferryError.Code.credentials.rawValue, "\(refused.output)")
+        let lines = BadInputTests.errorLines(refused.output, program: "blobferry-consumer")
+        #expect(lines.count == 1 && lines.first?.contains("InvalidIdentityToken") == true, "\(refused.output)")
+        #expect(!refused.output.contains("a-token-sts-refuses"))
+    }
+
+    @Test func profileAssumeRoleWithASourceProfile() async throws {
+        let harness = try await MigrationHarness(name: "cred-assume-role")
+        let server = try Self.standIn(harness)
+        let credentials = harness.logDirectory.appendingPathComponent("credentials").path
+        try """
+        [base]
+        aws_access_key_id = AKIDSOURCEPROFILE
+        aws_secret_access_key = source-profile-secret
+        """.write(toFile: credentials, atomically: true, encoding: .utf8)
+        let config = harness.logDirectory.appendingPathComponent("config").path
+        try """
+        [profile mover]
+        role_arn = arn:aws:iam::123456789012:role/mover
+        source_profile = base
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let output = try await Self.copy(
+            harness,
+            environment: [
+                "AWS_PROFILE": "mover", "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentials,
+                "AWS_ENDPOINT_URL_STS": server.url("/sts"),
+            ])
+        #expect(output.contains("AWS credentials from profile 'mover' (AssumeRole"), "\(output)")
+        #expect(!output.contains("source-profile-secret"))
+        #expect(try await Self.stats(server, harness.http)["sts-AssumeRole"] ?? 0 >= 1)
+    }
+
     @Test func aFailingSourceIsOneLineAndExitThree() async throws {
         let harness = try await BadInputTests.queuedJob("cred-failing", count: 5)
         let server = try Self.standIn(harness, fail: true)

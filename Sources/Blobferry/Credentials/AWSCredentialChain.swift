@@ -121,6 +121,19 @@ public enum AWSCredentialChain {
         return (credentials, parseDate(object["Expiration"] as? String))
     }
 
+    /// The error code in an STS XML (`<Code>`) or OAuth JSON (`error`) answer: a code only,
+    /// never a description that might quote what was sent.
+    static func errorCode(_ body: [UInt8]) -> String? {
+        let text = String(decoding: body.prefix(4096), as: UTF8.self)
+        if let code = STSClient.element("Code", in: text) { return code }
+        if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let code = object["error"] as? String
+        {
+            return code
+        }
+        return nil
+    }
+
     /// Sends `request`, turning transport failures and non-2xx answers into one line.
     static func fetch(_ request: HTTPRequest, http: HTTPEngine, source: String) async throws -> [UInt8] {
         let response: HTTPResponse
@@ -131,7 +144,7 @@ public enum AWSCredentialChain {
         }
         guard (200..<300).contains(response.status) else {
             throw CredentialSourceError(
-                "\(source) answered HTTP \(response.status)",
+                "\(source) answered HTTP \(response.status)\(errorCode(response.body).map { " " + $0 } ?? "")",
                 transient: response.status >= 500 || response.status == 429)
         }
         return response.body
@@ -320,9 +333,11 @@ struct STSClient: Sendable {
         AWSCredentials, Date?
     ) {
         let body = Array(SigV4Signer.canonicalQuery(form).utf8)
-        guard let url = URL(string: endpoint), let hostName = url.host else {
+        guard let components = URLComponents(string: endpoint), let hostName = components.host else {
             throw CredentialSourceError("STS endpoint '\(endpoint)' is not a URL")
         }
+        let path = components.percentEncodedPath + "/"
+        let url = components
         let host = url.port.map { "\(hostName):\($0)" } ?? hostName
         var headers = [
             HTTPHeader("Content-Type", "application/x-www-form-urlencoded"),
@@ -331,7 +346,7 @@ struct STSClient: Sendable {
         if let credentials {
             let signer = SigV4Signer(credentials: credentials, region: region, service: "sts")
             let signed = signer.sign(
-                method: "POST", host: host, encodedPath: "/", query: [],
+                method: "POST", host: host, encodedPath: path, query: [],
                 headers: headers.map { ($0.name, $0.value) }, payload: .bytes(body), date: Date())
             headers += signed.map { HTTPHeader($0.0, $0.1) }
         }
