@@ -59,7 +59,7 @@ struct ConsumerOptions: ParsableArguments {
             let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)
             let stop = StopSignal()
             stop.installHandlers()
-            let http = try Runtime.httpEngine(connections: settings.consumer.concurrency)
+            let http = try Runtime.httpEngine(connections: settings.consumer.concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
             let consumer = Consumer(

@@ -319,3 +319,34 @@ struct CredentialSourceTests {
         #expect(await provider.fetches >= 4)
     }
 }
+
+/// One CA bundle for both sides: `ca_bundle`, defaulting to `AWS_CA_BUNDLE`, reaches the
+/// HTTP engine (whose verification against it HTTPEngineTLSTests proves); an unreadable
+/// one stops the start as a configuration error.
+struct CABundleSettingTests {
+    @Test func awsCABundleIsTheDefaultAndTheSettingWins() throws {
+        let bundle = TestEnvironment.path("Package.swift")
+        let fromAWS = try SettingsLoader.load(configPath: nil, environment: ["AWS_CA_BUNDLE": bundle])
+        #expect(fromAWS.caBundle == bundle)
+        let both = try SettingsLoader.load(
+            configPath: nil, environment: ["AWS_CA_BUNDLE": "/nonexistent/aws.pem", "BLOBFERRY_CA_BUNDLE": bundle])
+        #expect(both.caBundle == bundle)
+        #expect(try SettingsLoader.load(configPath: nil, environment: [:]).caBundle == "")
+    }
+
+    @Test func theEngineUsesTheBundleAndRefusesAnUnreadableOne() throws {
+        let pem = FileManager.default.temporaryDirectory.appendingPathComponent("bf-ca-\(UUID().uuidString).pem").path
+        try "".write(toFile: pem, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pem) }
+        let engine = try Runtime.httpEngine(connections: 1, caBundle: pem)
+        #expect(engine.caBundlePath == pem)
+        engine.shutdown()
+        do {
+            _ = try Runtime.httpEngine(connections: 1, caBundle: "/nonexistent/ca.pem")
+            Issue.record("an unreadable CA bundle was accepted")
+        } catch let error as BlobferryError {
+            #expect(error.code == .configuration)
+            #expect(error.message.contains("ca_bundle"))
+        }
+    }
+}

@@ -52,6 +52,11 @@ extension SettingDescriptor {
         text(
             "log_level", "BLOBFERRY_LOG_LEVEL", at: \.logLevel,
             help: "log level: trace, debug, info, notice, warning, error"),
+        text(
+            "ca_bundle", "BLOBFERRY_CA_BUNDLE", "AWS_CA_BUNDLE", at: \.caBundle,
+            help:
+                "CA certificates (PEM) both sides are verified against instead of the system store; default AWS_CA_BUNDLE"
+        ),
         flag(
             "rebind", "BLOBFERRY_REBIND", at: \.rebind,
             help: "accept a source or destination other than the one the job was bound to"),

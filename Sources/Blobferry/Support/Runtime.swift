@@ -75,13 +75,18 @@ public enum Runtime {
             limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
     }
 
-    public static func httpEngine(connections: Int) throws -> HTTPEngine {
+    /// `caBundle`: the `ca_bundle` setting (empty: `SSL_CERT_FILE` or the system's store).
+    public static func httpEngine(connections: Int, caBundle: String = "") throws -> HTTPEngine {
         var configuration = HTTPEngineConfiguration()
+        if !caBundle.isEmpty { configuration.caBundlePath = caBundle }
         configuration.maxConnectionsPerHost = max(16, connections)
         configuration.maxTotalConnections = max(32, connections * 2)
         do {
             return try HTTPEngine(configuration: configuration)
         } catch {
+            if !caBundle.isEmpty {
+                throw BlobferryError(.configuration, "ca_bundle (BLOBFERRY_CA_BUNDLE or AWS_CA_BUNDLE): \(error)")
+            }
             throw BlobferryError(.failed, "cannot start the HTTP engine: \(error)")
         }
     }
