@@ -11,7 +11,7 @@ azure-storage-blob SDK in scripts/tests/test_azure_emulator.py):
 
 - Path-style URLs like Azurite: http://HOST:PORT/ACCOUNT/CONTAINER/BLOB, the blob name
   percent-decoded from the raw path (any character, '/' included, up to 1024 characters).
-- Auth: Shared Key (string-to-sign of x-ms-version >= 2015-02-21; for path-style URLs the
+- Auth: Entra ID bearer tokens minted by the test authority (see verify_bearer), Shared Key (string-to-sign of x-ms-version >= 2015-02-21; for path-style URLs the
   account appears twice in the canonicalized resource: /account/account/container/blob,
   the path taken exactly as sent, still percent-encoded), service SAS (sr=c, sr=b) and
   account SAS, versions 2015-04-05 and later. Failures get Azure's codes: 403
@@ -765,10 +765,37 @@ def verify_sas(request: Request, operation: Operation, account: str, key: str) -
                            "This request is not authorized to perform this operation using this resource type.")
 
 
+def verify_bearer(request: Request, account: str, key: str) -> None:
+    """An Entra ID bearer token, as the test authority (scripts/credential_endpoints.py)
+    mints them: 'bf1.<expiry, epoch seconds>.<HMAC of "bf1.<expiry>" with the account key>'.
+    Like Azure: x-ms-version 2017-11-09 or later, a bad or expired token is 401
+    InvalidAuthenticationInfo with a Bearer challenge."""
+    if (request.header("x-ms-version") or "") < "2017-11-09":
+        raise StorageError(400, "InvalidHeaderValue",
+                           "Bearer tokens need x-ms-version 2017-11-09 or later.")
+    token = request.header("authorization")[len("Bearer "):].strip()
+    parts = token.split(".")
+    challenge = {"WWW-Authenticate": "Bearer authorization_uri=https://login.microsoftonline.com/"
+                                     "tenant/oauth2/authorize resource_id=https://storage.azure.com"}
+    if len(parts) != 3 or parts[0] != "bf1" or not parts[1].isdigit() or \
+            not hmac.compare_digest(sign(key, f"bf1.{parts[1]}"), parts[2]):
+        raise StorageError(401, "InvalidAuthenticationInfo",
+                           "Server failed to authenticate the request. Please refer to the "
+                           "information in the www-authenticate header.", headers=challenge)
+    if int(parts[1]) < time.time():
+        raise StorageError(401, "InvalidAuthenticationInfo",
+                           "Server failed to authenticate the request. Please refer to the "
+                           "information in the www-authenticate header.",
+                           detail="Lifetime validation failed. The token is expired.", headers=challenge)
+
+
 def authenticate(request: Request, operation: Operation, account: str, key: str) -> None:
-    """SAS when the query carries sig, else Shared Key; nothing at all -> 401 like Azure."""
+    """SAS when the query carries sig, a bearer token, else Shared Key; nothing at all ->
+    401 like Azure."""
     if "sig" in request.query:
         verify_sas(request, operation, account, key)
+    elif request.header("authorization").startswith("Bearer "):
+        verify_bearer(request, account, key)
     elif request.header("authorization"):
         verify_shared_key(request, account, key)
     else:

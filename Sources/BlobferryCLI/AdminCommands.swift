@@ -119,10 +119,10 @@ struct VerifyCommand: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: report)
             let file = DifferenceFile(path: report, show: show)
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
-            let http = try Runtime.httpEngine(connections: concurrency)
+            let http = try Runtime.httpEngine(connections: concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
-            let azure = try Runtime.azureClient(settings: settings, http: http)
-            let s3 = try Runtime.s3Client(settings: settings, http: http)
+            let azure = try await Runtime.azureClient(settings: settings, http: http, logger: logger)
+            let s3 = try await Runtime.s3Client(settings: settings, http: http, logger: logger)
             let found: VerifyReport
             if download {
                 found = try await Verifier(

@@ -67,14 +67,15 @@ struct ConsumerOptions: ParsableArguments {
             let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)
             let stop = StopSignal()
             stop.installHandlers()
-            let http = try Runtime.httpEngine(connections: settings.consumer.concurrency)
+            let http = try Runtime.httpEngine(connections: settings.consumer.concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
             let metrics = try await MetricsServer.startProcessMetrics(settings)
             let consumer = Consumer(
                 settings: settings, store: store,
-                azure: try Runtime.azureClient(settings: settings, http: http, store: store),
-                s3: try Runtime.s3Client(settings: settings, http: http, store: store), stopSignal: stop, logger: logger
+                azure: try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger),
+                s3: try await Runtime.s3Client(settings: settings, http: http, store: store, logger: logger),
+                stopSignal: stop, logger: logger
             )
             let interval = IntervalRate()
             let progress = ProgressLog.start(every: settings.progressInterval, logger: logger) { seconds in

@@ -63,11 +63,11 @@ struct ProducerOptions: ParsableArguments {
             let logger = Runtime.logger(label: "blobferry-producer", level: settings.logLevel)
             let stop = StopSignal()
             stop.installHandlers()
-            let http = try Runtime.httpEngine(connections: settings.producer.listers)
+            let http = try Runtime.httpEngine(connections: settings.producer.listers, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
             let metrics = try await MetricsServer.startProcessMetrics(settings)
-            let azure = try Runtime.azureClient(settings: settings, http: http, store: store)
+            let azure = try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger)
             let producer = try Producer(
                 settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
             let started = Date()

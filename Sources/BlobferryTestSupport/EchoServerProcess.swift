@@ -19,9 +19,12 @@ public final class EchoServerProcess: @unchecked Sendable {
     /// `http://127.0.0.1:<port>`, no trailing slash.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts the server and waits until it accepts connections.
-    public init(python: String = "python3") throws {
-        let script = TestEnvironment.path("scripts/http_echo_server.py")
+    /// Starts the server and waits until it accepts connections. `script` and `arguments`
+    /// start another server of the same kind instead (`scripts/credential_endpoints.py`).
+    public init(
+        python: String = "python3", script scriptPath: String = "scripts/http_echo_server.py", arguments: [String] = []
+    ) throws {
+        let script = TestEnvironment.path(scriptPath)
         let directory = NSTemporaryDirectory()
         let tag = UUID().uuidString.prefix(8)
         var lastError: Error = LocalProcess.TimedOut(what: "http_echo_server.py did not start")
@@ -31,7 +34,7 @@ public final class EchoServerProcess: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: portFile)
             let wanted = try LoopbackPort.free()
             let process = try LocalProcess(
-                python, [script, "--port", String(wanted), "--port-file", portFile], logFile: logFile)
+                python, [script, "--port", String(wanted), "--port-file", portFile] + arguments, logFile: logFile)
             let deadline = Date().addingTimeInterval(20)
             var bound: Int?
             while Date() < deadline, process.isRunning {

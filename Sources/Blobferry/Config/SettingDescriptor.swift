@@ -68,6 +68,11 @@ extension SettingDescriptor {
         number(
             "progress_interval", "BLOBFERRY_PROGRESS_INTERVAL", at: \.progressInterval, minimum: 0,
             help: "seconds between progress lines in the log (0: none)"),
+        text(
+            "ca_bundle", "BLOBFERRY_CA_BUNDLE", "AWS_CA_BUNDLE", at: \.caBundle,
+            help:
+                "CA certificates (PEM) both sides are verified against instead of the system store; default AWS_CA_BUNDLE"
+        ),
         flag(
             "rebind", "BLOBFERRY_REBIND", at: \.rebind,
             help: "accept a source or destination other than the one the job was bound to"),

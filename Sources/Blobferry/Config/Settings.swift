@@ -25,6 +25,10 @@ public struct Settings: Sendable {
     /// Accept a source or destination other than the one the job was bound to at its
     /// first run (and record the new one): moving a job is a deliberate act.
     public var rebind: Bool
+    /// A file of CA certificates (PEM) that replaces the system store for both Azure and
+    /// S3 (a company proxy, a store with a private CA); empty: `SSL_CERT_FILE` or the
+    /// system's. One file for both sides keeps curl's CA cache shared.
+    public var caBundle: String
 
     public init() {
         job = ""
@@ -39,6 +43,7 @@ public struct Settings: Sendable {
         metricsAddress = ""
         progressInterval = 30
         rebind = false
+        caBundle = ""
     }
 }
 

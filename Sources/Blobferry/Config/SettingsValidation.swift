@@ -48,9 +48,8 @@ extension Settings {
             !source.account.isEmpty,
             "source account is not set (AZURE_STORAGE_ACCOUNT or AccountName= in AZURE_STORAGE_CONNECTION_STRING)")
         try check(isHTTPURL(sourceEndpoint), "source endpoint '\(sourceEndpoint)' is not an http(s) URL")
-        try check(
-            source.key != nil || source.sasToken != nil,
-            "no Azure credentials: set AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING")
+        // Neither a key nor a SAS: an Entra ID token (client secret, workload identity,
+        // managed identity) is looked for at start, and a failing one is exit 3.
         if let key = source.key {
             do {
                 _ = try AzureSharedKeySigner(account: source.account, base64Key: key.exposedValue)
@@ -70,8 +69,14 @@ extension Settings {
         try check(
             destination.endpoint.isEmpty || isHTTPURL(destination.endpoint),
             "destination endpoint '\(destination.endpoint)' is not an http(s) URL (AWS_ENDPOINT_URL_S3)")
-        try check(!destination.accessKeyID.isEmpty, "AWS_ACCESS_KEY_ID is not set")
-        try check(destination.secretAccessKey != nil, "AWS_SECRET_ACCESS_KEY is not set")
+        // Neither key: the credential chain finds them (profile, web identity, container,
+        // instance metadata). One without the other is a mistake.
+        try check(
+            !destination.accessKeyID.isEmpty || destination.secretAccessKey == nil,
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
+        try check(
+            destination.accessKeyID.isEmpty || destination.secretAccessKey != nil,
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
         try check(
             ["", "path", "virtual"].contains(destination.addressing),
             "destination addressing must be 'path' or 'virtual'")

@@ -14,32 +14,53 @@ public enum Runtime {
         return logger
     }
 
-    /// `store`: the job's Redis, for the shared request-rate limit when one is set.
-    public static func azureClient(settings: Settings, http: HTTPEngine, store: JobStore? = nil) throws
-        -> AzureBlobClient
-    {
-        let credential: AzureCredential
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set. With no
+    /// key or SAS, finds an Entra ID token (see `AzureTokenChain`) and fetches it once so a
+    /// failing source stops the start with one line (exit 3); logs which source it used.
+    public static func azureClient(
+        settings: Settings, http: HTTPEngine, store: JobStore? = nil, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> AzureBlobClient {
+        let signer: any RequestSigner
         if let key = settings.source.key {
-            credential = .sharedKey(account: settings.source.account, key: key)
+            signer = try AzureCredential.sharedKey(account: settings.source.account, key: key).signer()
+            logger.info("Azure credentials from the account key (Shared Key)")
         } else if let token = settings.source.sasToken {
-            credential = .sas(token)
+            signer = try AzureCredential.sas(token).signer()
+            logger.info("Azure credentials from the SAS token")
         } else {
-            throw BlobferryError(.configuration, "no Azure credentials (AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)")
+            let tokens = AzureTokenChain.provider(environment: environment, http: http)
+            do {
+                _ = try await tokens.value()
+            } catch let error as CredentialSourceError {
+                throw BlobferryError(.credentials, "Azure credentials: \(error.message)")
+            }
+            logger.info("Azure credentials from \(tokens.sourceName)")
+            signer = AzureBearerSigner(tokens: tokens)
         }
-        let signer = limited(
-            try credential.signer(), side: "azure", rate: settings.source.requestsPerSecond, store: store)
         return try AzureBlobClient(
-            endpoint: settings.sourceEndpoint, container: settings.source.container, signer: signer, http: http)
+            endpoint: settings.sourceEndpoint, container: settings.source.container,
+            signer: limited(signer, side: "azure", rate: settings.source.requestsPerSecond, store: store), http: http)
     }
 
-    /// `store`: the job's Redis, for the shared request-rate limit when one is set.
-    public static func s3Client(settings: Settings, http: HTTPEngine, store: JobStore? = nil) throws -> S3Client {
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set. Finds the
+    /// credentials (see `AWSCredentialChain`), fetches them once so a failing source stops
+    /// the start with one line (exit 3), and logs which source it used.
+    public static func s3Client(
+        settings: Settings, http: HTTPEngine, store: JobStore? = nil, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> S3Client {
         let destination = settings.destination
-        let credentials = AWSCredentials(
-            accessKeyID: destination.accessKeyID, secretAccessKey: destination.secretAccessKey?.exposedValue ?? "",
-            sessionToken: destination.sessionToken?.exposedValue)
+        let provider: RefreshingCredentials<AWSCredentials>
+        do {
+            provider = try AWSCredentialChain.provider(settings: destination, environment: environment, http: http)
+            _ = try await provider.value()
+        } catch let error as CredentialSourceError {
+            throw BlobferryError(.credentials, "AWS credentials: \(error.message)")
+        }
+        logger.info("AWS credentials from \(provider.sourceName)")
         let signer = limited(
-            SigV4Signer(credentials: credentials, region: destination.region, service: "s3"), side: "s3",
+            RefreshingSigV4Signer(credentials: provider, region: destination.region, service: "s3"), side: "s3",
             rate: destination.requestsPerSecond, store: store)
         return try S3Client(
             endpoint: destination.endpoint, region: destination.region, bucket: destination.bucket,
@@ -54,13 +75,18 @@ public enum Runtime {
             limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
     }
 
-    public static func httpEngine(connections: Int) throws -> HTTPEngine {
+    /// `caBundle`: the `ca_bundle` setting (empty: `SSL_CERT_FILE` or the system's store).
+    public static func httpEngine(connections: Int, caBundle: String = "") throws -> HTTPEngine {
         var configuration = HTTPEngineConfiguration()
+        if !caBundle.isEmpty { configuration.caBundlePath = caBundle }
         configuration.maxConnectionsPerHost = max(16, connections)
         configuration.maxTotalConnections = max(32, connections * 2)
         do {
             return try HTTPEngine(configuration: configuration)
         } catch {
+            if !caBundle.isEmpty {
+                throw BlobferryError(.configuration, "ca_bundle (BLOBFERRY_CA_BUNDLE or AWS_CA_BUNDLE): \(error)")
+            }
             throw BlobferryError(.failed, "cannot start the HTTP engine: \(error)")
         }
     }

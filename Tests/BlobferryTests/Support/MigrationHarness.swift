@@ -123,6 +123,8 @@ final class MigrationHarness: @unchecked Sendable {
             "BLOBFERRY_LEASE_SECONDS": "3",
             "BLOBFERRY_PRODUCER_LEASE_SECONDS": "3",
             "BLOBFERRY_CONCURRENCY": "32",
+            // Never the machine's own instance role (a CI runner on EC2).
+            "AWS_EC2_METADATA_DISABLED": "true",
         ]) { _, new in new }
         environment.merge(overrides) { _, new in new }
         return environment
