@@ -42,14 +42,7 @@ struct ConsumerOptions: ParsableArguments {
     @Flag(help: .init(stringLiteral: SettingFlags.help("wait-for-more")))
     var waitForMore = false
 
-    @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
-    var rebind = false
-
-    @Option(help: .init(stringLiteral: SettingFlags.help("metrics-address")))
-    var metricsAddress: String?
-
-    @Option(help: .init(stringLiteral: SettingFlags.help("progress-interval")))
-    var progressInterval: Double?
+    @OptionGroup var worker: WorkerOptions
 
     /// Runs the consumer; `program` starts its error line.
     func run(program: String) async throws {
@@ -59,9 +52,7 @@ struct ConsumerOptions: ParsableArguments {
             if let batch { settings.consumer.batch = batch }
             if let id { settings.consumer.consumerID = id }
             if waitForMore { settings.consumer.waitForMore = true }
-            if rebind { settings.rebind = true }
-            if let metricsAddress { settings.metricsAddress = metricsAddress }
-            if let progressInterval { settings.progressInterval = progressInterval }
+            worker.apply(to: &settings)
             try settings.validate(for: .consumer)
 
             let logger = Runtime.logger(label: "blobferry-consumer", level: settings.logLevel)
@@ -70,7 +61,6 @@ struct ConsumerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.consumer.concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
-            let metrics = try await MetricsServer.startProcessMetrics(settings)
             let consumer = Consumer(
                 settings: settings, store: store,
                 azure: try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger),
@@ -91,16 +81,7 @@ struct ConsumerOptions: ParsableArguments {
                     ]
                 )
             }
-            let summary: Consumer.Summary
-            do {
-                summary = try await consumer.run()
-                progress?.cancel()
-                await metrics?.stop()
-            } catch {
-                progress?.cancel()
-                await metrics?.stop()
-                throw error
-            }
+            let summary = try await WorkerOptions.serving(settings, progress: progress) { try await consumer.run() }
             let rate = Double(summary.copied) / max(0.001, summary.seconds)
             print(
                 "consumer \(consumer.id): copied \(summary.copied) (\(summary.bytes) bytes), failed \(summary.failed), vanished \(summary.vanished), directory markers skipped \(summary.directoryMarkers) in \(String(format: "%.1f", summary.seconds)) s (\(String(format: "%.1f", rate)) objects/s)"

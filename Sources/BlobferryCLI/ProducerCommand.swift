@@ -39,14 +39,7 @@ struct ProducerOptions: ParsableArguments {
     @Option(help: .init(stringLiteral: SettingFlags.help("max-queued-per-partition")))
     var maxQueuedPerPartition: Int?
 
-    @Flag(help: .init(stringLiteral: SettingFlags.help("rebind")))
-    var rebind = false
-
-    @Option(help: .init(stringLiteral: SettingFlags.help("metrics-address")))
-    var metricsAddress: String?
-
-    @Option(help: .init(stringLiteral: SettingFlags.help("progress-interval")))
-    var progressInterval: Double?
+    @OptionGroup var worker: WorkerOptions
 
     /// Runs the producer; `program` starts its error line.
     func run(program: String) async throws {
@@ -55,9 +48,7 @@ struct ProducerOptions: ParsableArguments {
             if let partitions { settings.producer.partitions = partitions }
             if let listers { settings.producer.listers = listers }
             if let maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = maxQueuedPerPartition }
-            if rebind { settings.rebind = true }
-            if let metricsAddress { settings.metricsAddress = metricsAddress }
-            if let progressInterval { settings.progressInterval = progressInterval }
+            worker.apply(to: &settings)
             try settings.validate(for: .producer)
 
             let logger = Runtime.logger(label: "blobferry-producer", level: settings.logLevel)
@@ -66,7 +57,6 @@ struct ProducerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.producer.listers, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
-            let metrics = try await MetricsServer.startProcessMetrics(settings)
             let azure = try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger)
             let producer = try Producer(
                 settings: settings, store: store, azure: azure, stopSignal: stop, logger: logger)
@@ -90,18 +80,8 @@ struct ProducerOptions: ParsableArguments {
                     ]
                 )
             }
-            let summary: Producer.Summary?
-            do {
-                summary = try await producer.run()
-                line.finish()
-                progress?.cancel()
-                await metrics?.stop()
-            } catch {
-                line.finish()
-                progress?.cancel()
-                await metrics?.stop()
-                throw error
-            }
+            defer { line.finish() }
+            let summary = try await WorkerOptions.serving(settings, progress: progress) { try await producer.run() }
             guard let summary else {
                 logger.info("stopped by signal; the next run resumes from the saved markers")
                 return 0
