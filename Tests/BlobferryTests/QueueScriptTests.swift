@@ -7,18 +7,19 @@ import Testing
 @testable import Blobferry
 
 /// Each Lua script of the queue protocol, run against a real redis-server through
-/// `JobStore`, edge case by edge case. Every test uses its own job, so they share one
-/// server; a failure names the script and the step that broke.
+/// `JobStore`, edge case by edge case; a failure names the script and the step that broke.
+/// Each test owns its server (about 50 ms to start), stopped when the test ends: a
+/// server shared through a static would outlive the test process.
 @Suite struct QueueScriptTests {
-    static let server = Result { try RedisServerProcess() }
-
+    let server: RedisServerProcess
     let store: JobStore
     let keys: JobKeys
 
     init() throws {
+        server = try RedisServerProcess()
         var settings = Settings()
         settings.job = "scripts-" + String(UUID().uuidString.prefix(8)).lowercased()
-        settings.redisURL = Secret(try Self.server.get().url)
+        settings.redisURL = Secret(server.url)
         settings.redisOutageSeconds = 5
         store = try JobStore(settings: settings, logger: Logger(label: "test"))
         keys = store.keys
