@@ -19,6 +19,8 @@ struct SignedRequestExecutor: Sendable {
     let signer: any RequestSigner
     let http: HTTPEngine
     let timeout: TimeInterval
+    /// This process's pace towards the service (see `AdaptivePace`).
+    let pace = AdaptivePace()
 
     /// Sends `method` on `path` (already percent-encoded) with the raw `query` pairs;
     /// returns a 2xx response, throws `RemoteError` for anything else. `bodyHandler`
@@ -32,6 +34,7 @@ struct SignedRequestExecutor: Sendable {
             headers.append(HTTPHeader("Content-Length", String(body.count)))
         }
         var signable = SignableRequest(method: method, host: host, encodedPath: path, query: query, headers: headers)
+        try await pace.admit()
         try await signer.sign(&signable)
         let query = signable.encodedQuery
         let request = HTTPRequest(
@@ -47,7 +50,9 @@ struct SignedRequestExecutor: Sendable {
         }
         Metrics.process.request(service: service.metricLabel, status: response.status, seconds: started.secondsSince)
         guard (200..<300).contains(response.status) else {
-            throw RemoteError.from(response: response, service: service, operation: operation)
+            let error = RemoteError.from(response: response, service: service, operation: operation)
+            if error.isThrottling { pace.refused() }
+            throw error
         }
         return response
     }
