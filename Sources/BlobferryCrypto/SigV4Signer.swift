@@ -152,6 +152,9 @@ public struct SigV4Signer: Sendable {
     /// SigV4's Trimall, as botocore applies it (Python's `" ".join(value.split())`): leading and
     /// trailing whitespace removed, each inner run of whitespace replaced by one space.
     static func trimAll(_ value: String) -> String {
+        // Almost every header value is printable ASCII with single spaces: nothing to trim,
+        // and no Unicode property look-up per scalar (1.5% of a consumer's CPU).
+        if isTrimmedPrintableASCII(value.utf8) { return value }
         var words: [String] = []
         var current = String.UnicodeScalarView()
         for scalar in value.unicodeScalars {
@@ -166,6 +169,21 @@ public struct SigV4Signer: Sendable {
         }
         if !current.isEmpty { words.append(String(current)) }
         return words.joined(separator: " ")
+    }
+
+    private static func isTrimmedPrintableASCII(_ bytes: String.UTF8View) -> Bool {
+        var afterSpace = true  // a leading space needs trimming
+        for byte in bytes {
+            if byte == 0x20 {
+                if afterSpace { return false }
+                afterSpace = true
+            } else if byte > 0x20 && byte < 0x7F {
+                afterSpace = false
+            } else {
+                return false
+            }
+        }
+        return bytes.isEmpty || !afterSpace
     }
 
     private static func isPythonWhitespace(_ scalar: Unicode.Scalar) -> Bool {

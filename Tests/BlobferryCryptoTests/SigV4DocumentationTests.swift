@@ -124,6 +124,13 @@ struct SigV4DocumentationTests {
         #expect(SigV4Signer.trimAll("  a \t b\n\nc  ") == "a b c")
         #expect(SigV4Signer.trimAll("") == "")
         #expect(SigV4Signer.trimAll("   ") == "")
+        // The ASCII fast path hands these on; everything else takes the Unicode path.
+        #expect(SigV4Signer.trimAll("a b/c=d") == "a b/c=d")
+        #expect(SigV4Signer.trimAll("a  b") == "a b")
+        #expect(SigV4Signer.trimAll(" a") == "a")
+        #expect(SigV4Signer.trimAll("a ") == "a")
+        #expect(SigV4Signer.trimAll("a\u{a0}b") == "a b")
+        #expect(SigV4Signer.trimAll("a\u{1c}b") == "a b")
     }
 
     @Test func credentialsNeverPrintTheSecretOrToken() {
