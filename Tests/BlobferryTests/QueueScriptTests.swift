@@ -324,7 +324,7 @@ import Testing
     // MARK: enqueuePage and requeueFailed
 
     @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         try await redis("SADD", keys.done("A"), "old")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
@@ -347,7 +347,7 @@ import Testing
     /// changed set), drops an unchanged done key, and keeps the earliest page `Date` of the
     /// pass in meta.
     @Test func enqueuePagePushesChangedDoneKeysAndKeepsThePassStart() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         try await redis("SADD", keys.done("A"), "same", "edited")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["same", "new"],
@@ -378,7 +378,7 @@ import Testing
         let scheme = try PartitionScheme(parsing: settings.producer.partitions)
         let first = try await store.beginListing(settings: settings, scheme: scheme)
         #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         _ = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
             listedAt: Date(timeIntervalSince1970: 1_700_000_000))
@@ -392,7 +392,7 @@ import Testing
     }
 
     @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         await #expect(throws: (any Error).self) {
             try await store.run { connection in
                 try connection.evalScript(
@@ -455,15 +455,15 @@ import Testing
     /// Issue 8.5: only the lease holder writes; a second producer is refused at the lease
     /// and at the enqueue script, and takes over once the first one's lease expired.
     @Test func producerLeaseAdmitsOneProducer() async throws {
-        #expect(try await store.holdProducerLease("first", seconds: 30))
-        #expect(try await store.holdProducerLease("second", seconds: 30) == false)
+        #expect(try await store.holdProducerLease("first", seconds: 600))
+        #expect(try await store.holdProducerLease("second", seconds: 600) == false)
         await #expect(throws: BlobferryError.self) {
             try await store.enqueuePage(producer: "second", partition: "A", from: "", next: nil, keys: ["x"])
         }
         #expect(try await redis("LLEN", keys.queue("A")).int == 0)
         try await redis("PEXPIRE", keys.producerLease, "1")  // the first producer died
         try await Task.sleep(nanoseconds: 50_000_000)
-        #expect(try await store.holdProducerLease("second", seconds: 30))
+        #expect(try await store.holdProducerLease("second", seconds: 600))
         try await store.releaseProducerLease("first")
         #expect(try await redis("GET", keys.producerLease).string == "second")
         try await store.releaseProducerLease("second")
