@@ -395,7 +395,9 @@ struct HTTPEngineLimitTests {
         var configuration = HTTPEngineConfiguration()
         configuration.maxConnectionsPerHost = 1
         let engine = try HTTPEngine(configuration: configuration)
-        async let blocker = engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/2000")))
+        // The blocker holds the only connection for 5 s; the waiting request gives up after
+        // 0.5 s. 3.5 s leaves a loaded machine room and still tells the two apart.
+        async let blocker = engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/5000")))
         while engine.inFlight == 0 { try await Task.sleep(nanoseconds: 5_000_000) }
         try await Task.sleep(nanoseconds: 100_000_000)
         let started = Date()
@@ -404,7 +406,7 @@ struct HTTPEngineLimitTests {
         }
         let elapsed = Date().timeIntervalSince(started)
         #expect(waiting?.code == .timeout)
-        #expect(elapsed < 1.5)
+        #expect(elapsed < 3.5)
         #expect(try await blocker.status == 200)
     }
 }
