@@ -8,6 +8,7 @@ Run by `make test` through scripts/tests/test_deploy.py, or alone:
 What it checks, against the sources rather than a list kept by hand:
   - every file parses: YAML (multi-document), JSON, systemd units (an ini parser of its
     own with a list of known directives, plus `systemd-analyze verify` when present),
+    PromQL (promql-parser, the grammar of Prometheus, on every query),
     redis.conf (plus a real redis-server started on the file when present), and the
     kustomization builds when kubectl is present;
   - every BLOBFERRY_* name anywhere in deploy/ is a setting (the [VAR]s of
@@ -46,6 +47,11 @@ import time
 from dataclasses import dataclass, field
 
 import yaml
+
+try:  # PromQL's real grammar (scripts/install-deps.sh installs it); brackets only without.
+    import promql_parser
+except ImportError:
+    promql_parser = None
 
 # Variables blobferry reads that are not settings of config/blobferry.example.yaml: the
 # credential chains' and trust store's standard names (README "Credentials", "Speed").
@@ -275,6 +281,14 @@ class Checker:
             self.check_metric(path, name, where)
         if expr.count("(") != expr.count(")") or expr.count("{") != expr.count("}"):
             self.error(path, f"{where}: unbalanced brackets in {expr!r}")
+        elif promql_parser is not None:
+            # Grafana's variables: ranges become a duration, others a label value.
+            concrete = re.sub(r"\$__(rate_)?interval\b", "5m", expr)
+            concrete = re.sub(r"\$\{?\w+\}?", "x", concrete)
+            try:
+                promql_parser.parse(concrete)
+            except ValueError as error:
+                self.error(path, f"{where}: does not parse as PromQL ({error}): {expr!r}")
         used = set()
         for matchers in re.findall(r"\{([^{}]*)\}", expr):
             used |= set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
@@ -635,9 +649,11 @@ class Checker:
         for variable in (dashboard.get("templating") or {}).get("list") or []:
             query = variable.get("query")
             query = query.get("query", "") if isinstance(query, dict) else str(query or "")
+            values = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.strip())
+            if values:  # Grafana's label_values(selector, label), as PromQL
+                query = f"count by ({values.group(2)}) ({values.group(1)})"
             if "blobferry_" in query:
-                self.check_promql(path, query.replace("label_values(", "(").replace(", job)", ") by (job)"),
-                                  f"variable {variable.get('name')}")
+                self.check_promql(path, query, f"variable {variable.get('name')}")
         if expressions == 0:
             self.error(path, "no PromQL expressions")
 
