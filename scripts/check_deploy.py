@@ -414,6 +414,10 @@ class Checker:
                         if "blobferry_job_queued" not in query:
                             self.error(path, "the Prometheus trigger does not read blobferry_job_queued")
                         self.check_promql(path, query, f"ScaledObject {name} query")
+                        job = ((config_maps.get("blobferry-settings", ("", {}))[1].get("data") or {})
+                               .get("BLOBFERRY_JOB"))
+                        for other in sorted(set(re.findall(r'\bjob="([^"]*)"', query)) - {job}):
+                            self.error(path, f"ScaledObject {name} query reads job {other!r}, the ConfigMap's BLOBFERRY_JOB is {job!r}")
                 if not any(t.get("type") == "prometheus" for t in triggers):
                     self.error(path, f"ScaledObject {name} has no Prometheus trigger")
             if kind == "ConfigMap" and name == "blobferry-redis-conf":
@@ -435,6 +439,8 @@ class Checker:
                 where = f"{kind} {name} container {container.get('name')}"
                 if image.split(":")[0].split("/")[-1] != "blobferry":
                     continue
+                if image not in {str(i.get("name")) for i in kustomization.get("images") or []}:
+                    self.error(path, f"{where}: image {image} is not one kustomization.yaml's images: sets")
                 if not argv or not os.path.basename(argv[0]).startswith("blobferry"):
                     self.error(path, f"{where}: runs the blobferry image without a blobferry command")
                 self.check_command_line(path, argv, where)
