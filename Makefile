@@ -6,7 +6,7 @@ SWIFT ?= swift
 FILTER ?=
 CONFIG ?= debug
 
-.PHONY: all deps build release test chaos memory demo lint format compose-check services-start services-stop clean scale bench throttle
+.PHONY: all deps build release test chaos memory demo lint format compose-check deploy-check services-start services-stop clean scale bench throttle
 
 all: build
 
@@ -75,6 +75,10 @@ bench: deps
 
 compose-check:
 	@compose/validate.sh
+
+# The static check of deploy/ (make test runs it through scripts/tests/test_deploy.py).
+deploy-check:
+	@python3 scripts/check_deploy.py
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of compose/ (no Docker engine runs in the project's CI):
-#  - docker-compose.yml parses and has the expected services;
+#  - docker-compose.yml parses and has the expected services (the exporter too), and Redis
+#    runs with AOF everysec and noeviction (flags, or deploy/redis/redis.conf mounted);
 #  - every service's environment uses only names from config/blobferry.example.yaml
 #    (plus BLOBFERRY_CONFIG), and the shared x-blobferry-env anchor covers all of them;
 #  - .env.example and the ${...} interpolations agree; dev S3 keys match the identities file;
@@ -34,7 +35,7 @@ check(len(documented) >= 20, f"found only {len(documented)} [NAME]s in config/bl
 allowed = documented | {"BLOBFERRY_CONFIG"}
 
 services = compose.get("services") or {}
-for name in ("redis", "azurite", "s3", "setup", "producer", "consumer", "status"):
+for name in ("redis", "azurite", "s3", "setup", "producer", "consumer", "exporter", "status"):
     check(name in services, f"service {name} is missing")
 
 def env_names(environment):
@@ -64,9 +65,22 @@ for name in ("producer", "consumer"):
     build = services.get(name, {}).get("build") or {}
     check(build.get("context") == ".." and build.get("dockerfile") == "compose/Dockerfile",
           f"{name} is not built from compose/Dockerfile with the repository root as context")
-redis_command = " ".join(map(str, services.get("redis", {}).get("command") or []))
-check("--appendonly yes" in redis_command, "redis runs without --appendonly yes")
-check("--appendfsync everysec" in redis_command, "redis runs without --appendfsync everysec")
+# Redis settings: on its command line, or in the config file it is given (a bind mount of
+# deploy/redis/redis.conf), where "name value" lines are the same as "--name value".
+redis = services.get("redis", {})
+redis_command = " ".join(map(str, redis.get("command") or []))
+for volume in redis.get("volumes") or []:
+    source, _, target = str(volume).partition(":")
+    target = target.split(":", 1)[0]
+    if target and target in redis_command and os.path.isfile(os.path.join(here, source)):
+        for line in open(os.path.join(here, source), encoding="utf-8"):
+            if line.strip() and not line.lstrip().startswith("#"):
+                redis_command += " --" + " ".join(line.split())
+for setting in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
+    check(setting in redis_command, f"redis runs without {setting} (command line or its redis.conf)")
+exporter = services.get("exporter", {})
+check((exporter.get("entrypoint") or [])[:2] == ["blobferry", "exporter"],
+      "exporter service does not run `blobferry exporter`")
 check("blobferry" in str(services.get("status", {}).get("entrypoint")) and "status" in str(services.get("status", {}).get("entrypoint")),
       "status service does not run `blobferry status`")
 for name in ("redis", "azurite", "s3"):

