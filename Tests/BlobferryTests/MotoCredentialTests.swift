@@ -1,0 +1,153 @@
+import BlobferryTestSupport
+import Foundation
+import Testing
+
+@testable import Blobferry
+
+/// The AWS sources that need a real STS and IAM, against moto with authentication on
+/// (SigV4 signatures, session tokens and policies checked): moto is the destination,
+/// since the credentials its STS mints are valid only for its own S3. Each run copies
+/// blobs with that source alone (no key in blobferry's settings) under the minimum
+/// policy the README gives, and the bytes in moto's S3 are checked by MD5.
+///
+/// moto with authentication on refuses signatures of keys holding `+` or non-ASCII
+/// characters (it re-encodes the path before checking), so these tests use plain names;
+/// the shared moto (authentication off) covers awkward keys.
+@Suite(.serialized)
+struct MotoCredentialTests {
+    /// The README's minimum policy for the destination (no SSE-KMS, no tags), plus
+    /// `s3:HeadBucket`: AWS authorizes HEAD on a bucket as s3:ListBucket, moto asks for an
+    /// action of that name.
+    static let copyActions = [
+        "s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload", "s3:HeadBucket",
+    ]
+
+    static func resources(_ bucket: String) -> [String] {
+        ["arn:aws:s3:::\(bucket)", "arn:aws:s3:::\(bucket)/*"]
+    }
+
+    /// A job whose destination is a moto of its own (the harness checks with the admin key).
+    static func harness(_ name: String) async throws -> (MigrationHarness, MotoServerProcess) {
+        let moto = try MotoServerProcess()
+        let harness = try await MigrationHarness(
+            name: name,
+            s3: .init(endpoint: moto.endpoint, accessKey: moto.adminAccessKey, secretKey: moto.adminSecretKey))
+        return (harness, moto)
+    }
+
+    @Test func profileAssumeRoleThroughMotoSTS() async throws {
+        let (harness, moto) = try await Self.harness("moto-assume-role")
+        // The source profile's user may only assume the role: S3 refuses its own key.
+        try moto.createUser("source", allowing: ["sts:AssumeRole"], on: ["*"])
+        let source = try moto.createAccessKey("source")
+        let role = try moto.createRole(
+            "mover", trust: MotoServerProcess.trust(["AWS": "arn:aws:iam::\(MotoServerProcess.account):user/source"]),
+            allowing: Self.copyActions, on: Self.resources(harness.bucket))
+        let credentials = harness.logDirectory.appendingPathComponent("credentials").path
+        try """
+        [base]
+        aws_access_key_id = \(source.id)
+        aws_secret_access_key = \(source.secret)
+        """.write(toFile: credentials, atomically: true, encoding: .utf8)
+        let config = harness.logDirectory.appendingPathComponent("config").path
+        try """
+        [profile mover]
+        role_arn = \(role)
+        source_profile = base
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(moto.putStatus(bucket: harness.bucket, key: "probe", with: source) == "403")
+
+        let output = try await CredentialSourceTests.copy(
+            harness,
+            environment: [
+                "AWS_PROFILE": "mover", "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentials,
+                "AWS_ENDPOINT_URL_STS": moto.endpoint,
+            ])
+        #expect(output.contains("AWS credentials from profile 'mover' (AssumeRole \(role))"), "\(output)")
+        #expect(!output.contains(source.secret))
+    }
+
+    @Test func webIdentityThroughMotoSTS() async throws {
+        let (harness, moto) = try await Self.harness("moto-web-identity")
+        let role = try moto.createRole(
+            "irsa",
+            trust: MotoServerProcess.trust(
+                ["Federated": "arn:aws:iam::\(MotoServerProcess.account):oidc-provider/oidc.eks.example"],
+                action: "sts:AssumeRoleWithWebIdentity"),
+            allowing: Self.copyActions, on: Self.resources(harness.bucket))
+        let tokenFile = harness.logDirectory.appendingPathComponent("web-identity-token").path
+        try "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bW92ZXIifQ.c2lnbmF0dXJl\n".write(
+            toFile: tokenFile, atomically: true, encoding: .utf8)
+        // The consumer's first action is AssumeRoleWithWebIdentity (credentials are needed
+        // before any S3 request), unsigned as AWS takes it; every S3 request is checked.
+        try moto.allowUnauthenticatedActions(1)
+        let output = try await CredentialSourceTests.copy(
+            harness,
+            environment: [
+                "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": role,
+                "AWS_ROLE_SESSION_NAME": "blobferry-test", "AWS_ENDPOINT_URL_STS": moto.endpoint,
+            ])
+        #expect(output.contains("AWS credentials from web identity (\(role))"), "\(output)")
+        #expect(!output.contains("c2lnbmF0dXJl"), "the web identity token was printed")
+    }
+
+    /// moto does not enforce expiry, so refresh is proven by rotation: the container
+    /// credentials stand-in serves an IAM user's key valid 3 s; mid-run a second key is
+    /// created and served, and once every credential carrying the first has expired the
+    /// first is deleted. The copy goes on with the second key, every blob arrives, and
+    /// the first key no longer works.
+    @Test func aKeyRotatedMidRunIsPickedUpByRefresh() async throws {
+        let (harness, moto) = try await Self.harness("moto-rotation")
+        try moto.createUser("mover", allowing: Self.copyActions, on: Self.resources(harness.bucket))
+        let first = try moto.createAccessKey("mover")
+        let keyFile = harness.logDirectory.appendingPathComponent("served-key").path
+        try "\(first.id) \(first.secret)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let lifetime: TimeInterval = 3
+        let server = try EchoServerProcess(
+            script: "scripts/credential_endpoints.py", arguments: ["--aws-key-file", keyFile, "--lifetime", "3"])
+
+        let count = 300
+        let bodies = try await harness.seed((0..<count).map { "rotate-\($0)" })
+        let producer = try await harness.run("blobferry-producer", label: "producer")
+        #expect(producer.status == 0, "\(producer.output)")
+        // About 10 s of copying at 30 PUTs a second.
+        let consumer = try harness.start(
+            "blobferry-consumer", label: "consumer",
+            environment: CredentialSourceTests.noKeys.merging([
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url("/ecs/creds"),
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN": "stand-in-authorization",
+                "BLOBFERRY_DEST_REQUESTS_PER_SECOND": "30", "BLOBFERRY_LOG_LEVEL": "debug",
+            ]) { _, new in new })
+        let stats = { try await CredentialSourceTests.stats(server, harness.http)["container"] ?? 0 }
+        try await harness.waitUntil("the first key copied something", timeout: 60) {
+            guard try await stats() >= 1 else { return false }
+            return try await harness.bucketKeys().count >= 10
+        }
+
+        let second = try moto.createAccessKey("mover")
+        try "\(second.id) \(second.secret)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let rotated = Date()
+        let servedBefore = try await stats()
+        try await harness.waitUntil("the consumer fetched the second key", timeout: 30) {
+            try await stats() > servedBefore
+        }
+        // Every credential carrying the first key has expired: delete it.
+        let sinceRotation = Date().timeIntervalSince(rotated)
+        if sinceRotation < lifetime + 0.5 {
+            try await Task.sleep(nanoseconds: UInt64((lifetime + 0.5 - sinceRotation) * 1e9))
+        }
+        try moto.deleteAccessKey("mover", first.id)
+        let copiedBeforeDeletion = try await harness.bucketKeys().count
+
+        let status = try await consumer.exitStatus(timeout: 300)
+        let output = harness.log("consumer")
+        #expect(status == 0, "\(output)")
+        #expect(copiedBeforeDeletion < count, "the run ended before the first key was deleted: nothing proven")
+        #expect(try await harness.mismatches(bodies).isEmpty)
+        #expect(try await stats() >= 3, "credentials fetched again and again in a run of several lifetimes")
+        #expect(!output.contains(first.secret) && !output.contains(second.secret))
+        let probe = "probe-\(UUID().uuidString.prefix(6))"
+        #expect(moto.putStatus(bucket: harness.bucket, key: probe, with: first) == "403", "the deleted key still works")
+        #expect(moto.putStatus(bucket: harness.bucket, key: probe, with: second) == "200")
+    }
+}
