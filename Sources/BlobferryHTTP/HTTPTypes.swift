@@ -149,6 +149,8 @@ public struct HTTPEngineConfiguration: Sendable {
     /// name verification are always on. The engine refuses to start when a file given here
     /// or in `SSL_CERT_FILE` cannot be read.
     public var caBundlePath: String? = nil
+    /// The proxies to use; nil: the process environment's (`HTTPProxies.from`).
+    public var proxies: HTTPProxies? = nil
 
     public init() {}
 }
