@@ -71,4 +71,3 @@ public final class TestPKI: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
-

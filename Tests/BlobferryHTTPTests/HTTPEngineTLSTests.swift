@@ -89,7 +89,8 @@ struct HTTPEngineTLSTests {
             #expect(error?.curlCode == 60)  // CURLE_PEER_FAILED_VERIFICATION
             let message = error?.message ?? ""
             #expect(
-                message == "TLS: certificate of 127.0.0.1:\(server.port) not trusted (unable to get local issuer certificate)",
+                message
+                    == "TLS: certificate of 127.0.0.1:\(server.port) not trusted (unable to get local issuer certificate)",
                 "\(message)")
         }
     }
