@@ -25,21 +25,27 @@ struct TransportTests {
     }
 
     /// Seeds `count` blobs and runs the producer and a consumer with `environment`; checks
-    /// both exit 0 and every blob arrived.
-    static func migrate(_ harness: MigrationHarness, count: Int = 30, environment: [String: String]) async throws {
+    /// both exit 0 and every blob arrived; returns their output.
+    @discardableResult
+    static func migrate(_ harness: MigrationHarness, count: Int = 30, environment: [String: String]) async throws
+        -> String
+    {
         let bodies = try await harness.seed((0..<count).map { "transport-\($0)" })
         let producer = try await harness.run("blobferry-producer", label: "producer", environment: environment)
         #expect(producer.status == 0, "\(producer.output)")
         let consumer = try await harness.run("blobferry-consumer", label: "consumer", environment: environment)
         #expect(consumer.status == 0, "\(consumer.output)")
         #expect(try await harness.mismatches(bodies).isEmpty)
+        return producer.output + consumer.output
     }
 
     @Test func httpProxyCarriesAzureAndS3ExceptNoProxyHosts() async throws {
         let proxy = try EchoServerProcess(script: "scripts/http_proxy.py")
         let harness = try await MigrationHarness(name: "proxy")
         // Upper case: curl alone ignores HTTP_PROXY; the AWS and Azure SDKs honour it.
-        try await Self.migrate(harness, environment: ["HTTP_PROXY": proxy.baseURL])
+        let output = try await Self.migrate(harness, environment: ["HTTP_PROXY": proxy.baseURL])
+        #expect(output.contains("Azure requests through the proxy \(proxy.baseURL)\n"), "\(output)")
+        #expect(output.contains("S3 requests through the proxy \(proxy.baseURL)\n"), "\(output)")
         let azure = Self.authority(harness.azureEndpoint)
         let s3 = Self.authority(harness.s3Endpoint)
         var stats = try await Self.proxyStats(proxy, harness.http)
