@@ -57,14 +57,22 @@ struct MotoCredentialTests {
         """.write(toFile: config, atomically: true, encoding: .utf8)
         #expect(moto.putStatus(bucket: harness.bucket, key: "probe", with: source) == "403")
 
+        // One blob goes multipart (three parts): those requests carry the session token too.
+        let large = try await harness.seed(["large-0"], size: { _ in 11 << 20 })
         let output = try await CredentialSourceTests.copy(
             harness,
             environment: [
                 "AWS_PROFILE": "mover", "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentials,
-                "AWS_ENDPOINT_URL_STS": moto.endpoint,
+                "AWS_ENDPOINT_URL_STS": moto.endpoint, "BLOBFERRY_MULTIPART_THRESHOLD": String(8 << 20),
+                "BLOBFERRY_PART_SIZE": String(5 << 20),
             ])
         #expect(output.contains("AWS credentials from profile 'mover' (AssumeRole \(role))"), "\(output)")
         #expect(!output.contains(source.secret))
+        #expect(try await harness.mismatches(large).isEmpty)
+        let parts = try await harness.s3.headObject(key: "large-0")?.etag ?? ""
+        #expect(
+            parts.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).hasSuffix("-3"),
+            "ETag \(parts): not a three-part upload")
     }
 
     @Test func webIdentityThroughMotoSTS() async throws {
