@@ -28,11 +28,11 @@ import hmac
 import datetime
 import http.server
 import json
-import os
-import signal
 import threading
 import time
 import urllib.parse
+
+import local_serving
 
 ARGS = None
 _lock = threading.Lock()
@@ -176,12 +176,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.respond(404, {"error": "not found"})
 
 
-def watch_parent(parent):
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
 
 def main():
     global ARGS
@@ -202,19 +196,10 @@ def main():
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--fail", action="store_true")
     ARGS = parser.parse_args()
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    local_serving.take_signals()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
-    port = server.server_address[1]
-    if ARGS.port_file:
-        temporary = ARGS.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(temporary, ARGS.port_file)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    print(f"listening on 127.0.0.1:{port}", flush=True)
-    server.serve_forever(poll_interval=0.2)
+    local_serving.serve(server, ARGS.port_file)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ import argparse
 import http.client
 import http.server
 import json
-import os
 import select
-import signal
 import socket
 import threading
-import time
 import urllib.parse
+
+import local_serving
 
 _lock = threading.Lock()
 _stats = {}
@@ -124,32 +123,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
 
 
-def watch_parent(parent):
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
     args = parser.parse_args()
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    local_serving.take_signals()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.request_queue_size = 128
-    port = server.server_address[1]
-    if args.port_file:
-        temporary = args.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(temporary, args.port_file)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    print(f"listening on 127.0.0.1:{port}", flush=True)
-    server.serve_forever(poll_interval=0.2)
+    local_serving.serve(server, args.port_file)
 
 
 if __name__ == "__main__":
