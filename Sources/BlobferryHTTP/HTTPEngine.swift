@@ -426,7 +426,7 @@ final class EngineCore: @unchecked Sendable {
             if secret.count > 1 { text = text.replacingOccurrences(of: secret, with: "?…") }
             text = text.replacingOccurrences(of: transfer.url, with: transfer.host)
         }
-        if code == CURLE_PEER_FAILED_VERIFICATION {
+        if Int32(code.rawValue) == HTTPError.peerFailedVerification {
             // One line that says what is wrong and with whom, in the words of the
             // verification ("unable to get local issuer certificate", a name mismatch).
             let reason = text.replacingOccurrences(of: "SSL certificate problem: ", with: "")

@@ -158,7 +158,8 @@ struct MotoCredentialTests {
         let status = try await consumer.exitStatus(timeout: 300)
         let output = harness.log("consumer")
         #expect(status == 0, "\(output)")
-        #expect(copiedWithTheFirst > 0 && copiedBeforeDeletion < count, "\(copiedBeforeDeletion) copied: nothing proven")
+        #expect(
+            copiedWithTheFirst > 0 && copiedBeforeDeletion < count, "\(copiedBeforeDeletion) copied: nothing proven")
         #expect(try await harness.mismatches(bodies).isEmpty)
         #expect(try await served() >= 2)
         #expect(!output.contains(first.secret) && !output.contains(second.secret))

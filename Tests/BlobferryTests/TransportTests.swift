@@ -82,7 +82,8 @@ struct TransportTests {
 
     /// TLS in front of both stores, reached through HTTPS_PROXY (CONNECT): the right CA
     /// (AWS_CA_BUNDLE, the ca_bundle setting's default) copies everything; a wrong one is
-    /// one line naming the certificate problem, exit 5, and the queue is intact.
+    /// one line naming the certificate problem, exit 5 at once (no retries), and the queue
+    /// is intact.
     @Test func tlsToBothStoresVerifiedAgainstTheCABundle() async throws {
         let pki = try await TestPKI()
         let proxy = try EchoServerProcess(script: "scripts/http_proxy.py")
@@ -109,8 +110,11 @@ struct TransportTests {
         #expect(producer.status == 0, "\(producer.output)")
         let consumer = try await wrong.run(
             "blobferry-consumer", label: "consumer",
-            environment: tls.merging(["BLOBFERRY_CA_BUNDLE": pki.otherCAFile]) { _, new in new }, timeout: 120)
+            environment: tls.merging(["BLOBFERRY_CA_BUNDLE": pki.otherCAFile, "BLOBFERRY_LOG_LEVEL": "debug"]) {
+                _, new in new
+            }, timeout: 120)
         #expect(consumer.status == BlobferryError.Code.unreachable.rawValue, "\(consumer.output)")
+        #expect(!consumer.output.contains("; retry 1 in"), "a certificate problem was retried: \(consumer.output)")
         let lines = BadInputTests.errorLines(consumer.output, program: "blobferry-consumer")
         #expect(lines.count == 1, "\(consumer.output)")
         #expect(
