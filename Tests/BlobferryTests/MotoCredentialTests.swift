@@ -73,6 +73,21 @@ struct MotoCredentialTests {
         #expect(output.contains("AWS credentials from profile 'mover' (AssumeRole \(role))"), "\(output)")
         #expect(!output.contains(source.secret))
         #expect(try await harness.mismatches(large).isEmpty)
+
+        // The source profile alone may not write: one line naming where the credentials
+        // came from, exit 3.
+        let refused = try await harness.run(
+            "blobferry-consumer", label: "consumer-source-profile",
+            environment: CredentialSourceTests.noKeys.merging([
+                "AWS_PROFILE": "base", "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentials,
+            ]) { _, new in new })
+        #expect(refused.status == BlobferryError.Code.credentials.rawValue, "\(refused.output)")
+        let lines = BadInputTests.errorLines(refused.output, program: "blobferry-consumer")
+        #expect(
+            lines.count == 1
+                && lines.first?.contains(
+                    "S3 rejected the credentials for destination bucket '\(harness.bucket)' (403 AccessDenied): check the AWS credentials from shared credentials file \(credentials) [base] and their IAM policy"
+                ) == true, "\(refused.output)")
         let parts = try await harness.s3.headObject(key: "large-0")?.etag ?? ""
         #expect(
             parts.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).hasSuffix("-3"),

@@ -13,8 +13,7 @@ enum Preflight {
 
     static func checkDestination(_ s3: S3Client, logger: Logger) async throws {
         try await check(
-            "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-            logger: logger
+            "destination bucket '\(s3.bucket)'", credentials: s3.credentialsHint, logger: logger
         ) { try await s3.checkAccess() }
     }
 

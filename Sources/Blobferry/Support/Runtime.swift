@@ -69,7 +69,8 @@ public enum Runtime {
             rate: destination.requestsPerSecond, store: store)
         return try S3Client(
             endpoint: destination.endpoint, region: destination.region, bucket: destination.bucket,
-            addressing: destination.addressing, signer: signer, http: http)
+            addressing: destination.addressing, signer: signer, http: http,
+            credentialsHint: "the AWS credentials from \(provider.sourceName) and their IAM policy")
     }
 
     /// Says once at start which proxy a side's requests take (without its password).
