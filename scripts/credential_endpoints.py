@@ -16,7 +16,7 @@
                                               --source-access-key for service sts)
   GET  /stats                                 JSON: how many credentials each route served
 
-AWS credentials served are --aws-access-key / --aws-secret-key with a session token and an
+AWS credentials served are --aws-access-key / --aws-secret-key (or what --aws-key-file holds now) with a session token and an
 expiry --lifetime seconds ahead; Azure tokens are valid --lifetime seconds, signed with
 --azure-key so the Azure emulator accepts them. --fail makes every credential route answer 500 (a source that fails).
 --port N (0: any) and --port-file FILE as in http_echo_server.py; exits with its parent.
@@ -28,11 +28,11 @@ import hmac
 import datetime
 import http.server
 import json
-import os
-import signal
 import threading
 import time
 import urllib.parse
+
+import local_serving
 
 ARGS = None
 _lock = threading.Lock()
@@ -58,10 +58,15 @@ def count(route):
 def aws_credentials(route):
     n = count(route)
     expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=ARGS.lifetime)
+    access_key, secret_key = ARGS.aws_access_key, ARGS.aws_secret_key
+    if ARGS.aws_key_file:
+        # Read on every request: a test rotates the key by rewriting the file.
+        with open(ARGS.aws_key_file) as f:
+            access_key, secret_key = f.read().split()[:2]
     return {
         "Code": "Success",
-        "AccessKeyId": ARGS.aws_access_key,
-        "SecretAccessKey": ARGS.aws_secret_key,
+        "AccessKeyId": access_key,
+        "SecretAccessKey": secret_key,
         "Token": ARGS.session_token or "",
         "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "Serial": n,
@@ -171,12 +176,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.respond(404, {"error": "not found"})
 
 
-def watch_parent(parent):
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
 
 def main():
     global ARGS
@@ -185,6 +184,8 @@ def main():
     parser.add_argument("--port-file")
     parser.add_argument("--aws-access-key", default="AKIDSTANDIN")
     parser.add_argument("--aws-secret-key", default="stand-in-secret")
+    parser.add_argument("--aws-key-file", help="serve the access key and secret this file holds "
+                        "(two words, read on every request) instead of --aws-access-key/--aws-secret-key")
     parser.add_argument("--session-token", default="")
     parser.add_argument("--auth-token", default="stand-in-authorization")
     parser.add_argument("--client-secret", default="stand-in-client-secret")
@@ -195,19 +196,10 @@ def main():
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--fail", action="store_true")
     ARGS = parser.parse_args()
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    local_serving.take_signals()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
-    port = server.server_address[1]
-    if ARGS.port_file:
-        temporary = ARGS.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(temporary, ARGS.port_file)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    print(f"listening on 127.0.0.1:{port}", flush=True)
-    server.serve_forever(poll_interval=0.2)
+    local_serving.serve(server, ARGS.port_file)
 
 
 if __name__ == "__main__":

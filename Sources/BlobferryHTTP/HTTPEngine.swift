@@ -45,6 +45,9 @@ public final class HTTPEngine: @unchecked Sendable {
     /// own defaults apply.
     public var caBundlePath: String? { core.caFile }
 
+    /// The proxies transfers go through (`HTTPEngineConfiguration.proxies`).
+    public var proxies: HTTPProxies { core.proxies }
+
     /// Fails what is in flight with `.engineStopped`, stops the engine thread and waits
     /// for it to exit. Later `execute` calls throw `.engineStopped`. Idempotent.
     public func shutdown() { core.shutdown() }
@@ -77,6 +80,7 @@ final class EngineCore: @unchecked Sendable {
     private let connectTimeoutMilliseconds: Int
     /// CURLOPT_CAINFO for every transfer, nil to leave curl's built-in defaults.
     let caFile: String?
+    let proxies: HTTPProxies
     private let lock = NSLock()
     private var shared = Shared()
     private let finished = DispatchGroup()
@@ -111,6 +115,7 @@ final class EngineCore: @unchecked Sendable {
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total)
         _ = bf_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, total)
         connectTimeoutMilliseconds = max(1, Int((configuration.connectTimeout * 1000).rounded(.up)))
+        proxies = configuration.proxies ?? HTTPProxies.from(environment: ProcessInfo.processInfo.environment)
         do {
             caFile = try EngineCore.caFile(
                 configured: configuration.caBundlePath, environment: ProcessInfo.processInfo.environment)
@@ -297,7 +302,8 @@ final class EngineCore: @unchecked Sendable {
             return HTTPError(code: .transport, message: "curl_easy_init failed (host \(transfer.host))")
         }
         let code = transfer.configure(
-            easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile, share: share)
+            easy, connectTimeoutMilliseconds: connectTimeoutMilliseconds, caFile: caFile, proxies: proxies,
+            share: share)
         guard code == CURLE_OK else {
             let error = EngineCore.error(for: code, easy: easy, transfer: transfer)
             recycle(easy)
@@ -419,6 +425,14 @@ final class EngineCore: @unchecked Sendable {
             let secret = String(transfer.url[query...])
             if secret.count > 1 { text = text.replacingOccurrences(of: secret, with: "?…") }
             text = text.replacingOccurrences(of: transfer.url, with: transfer.host)
+        }
+        if Int32(code.rawValue) == HTTPError.peerFailedVerification {
+            // One line that says what is wrong and with whom, in the words of the
+            // verification ("unable to get local issuer certificate", a name mismatch).
+            let reason = text.replacingOccurrences(of: "SSL certificate problem: ", with: "")
+            return HTTPError(
+                code: .transport, message: "TLS: certificate of \(transfer.host) not trusted (\(reason))",
+                curlCode: Int32(code.rawValue))
         }
         let kind: HTTPError.Code
         switch code {

@@ -118,6 +118,8 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// The CURLcode when curl reported the failure.
     public var curlCode: Int32?
+    /// CURLE_PEER_FAILED_VERIFICATION: the server's certificate was not trusted.
+    public static let peerFailedVerification: Int32 = 60
 
     public init(code: Code, message: String, curlCode: Int32? = nil) {
         self.code = code
@@ -149,6 +151,8 @@ public struct HTTPEngineConfiguration: Sendable {
     /// name verification are always on. The engine refuses to start when a file given here
     /// or in `SSL_CERT_FILE` cannot be read.
     public var caBundlePath: String? = nil
+    /// The proxies to use; nil: the process environment's (`HTTPProxies.from`).
+    public var proxies: HTTPProxies? = nil
 
     public init() {}
 }

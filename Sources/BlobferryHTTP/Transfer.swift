@@ -110,9 +110,11 @@ final class Transfer: @unchecked Sendable {
     }
 
     /// Sets every option of this transfer on a freshly reset easy handle; `caFile` is the
-    /// engine's CURLOPT_CAINFO (nil: curl's built-in default), `share` its share handle.
+    /// engine's CURLOPT_CAINFO (nil: curl's built-in default), `proxies` its proxies,
+    /// `share` its share handle.
     func configure(
-        _ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?, share: UnsafeMutableRawPointer
+        _ easy: EasyHandle, connectTimeoutMilliseconds: Int, caFile: String?, proxies: HTTPProxies,
+        share: UnsafeMutableRawPointer
     ) -> CURLcode {
         let handle = easy.raw
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -128,6 +130,9 @@ final class Transfer: @unchecked Sendable {
         set(bf_easy_setopt_long(handle, CURLOPT_PATH_AS_IS, 1))
         set(bf_easy_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
         set(bf_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMilliseconds))
+        // Always set: "" stops curl from reading the variables itself (see HTTPProxies).
+        set(bf_easy_setopt_string(handle, CURLOPT_PROXY, proxies.proxy(for: url) ?? ""))
+        set(bf_easy_setopt_string(handle, CURLOPT_NOPROXY, proxies.noProxy))
         if let caFile {
             // The CA file alone, no CA directory: Debian's libcurl also has CURLOPT_CAPATH
             // (/etc/ssl/certs) built in, and curl caches the parsed CA store (per multi

@@ -115,9 +115,10 @@ struct BadInputTests {
     }
 
     @Test func missingSettingsAreNamedBeforeAnythingIsTouched() async throws {
-        let environment = ProcessInfo.processInfo.environment.filter {
+        var environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")
         }
+        environment["AWS_EC2_METADATA_DISABLED"] = "true"  // never the machine's own instance role
         let process = try LocalProcess(
             MigrationHarness.binary("blobferry-consumer"), [], environment: environment,
             logFile: FileManager.default.temporaryDirectory.appendingPathComponent("bf-missing-\(UUID()).log").path)

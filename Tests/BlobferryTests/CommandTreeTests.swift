@@ -13,9 +13,10 @@ struct CommandTreeTests {
 
     /// Runs an executable without any blobferry setting in its environment.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let environment = ProcessInfo.processInfo.environment.filter {
+        var environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")
         }
+        environment["AWS_EC2_METADATA_DISABLED"] = "true"  // never the machine's own instance role
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("bf-cli-\(UUID()).log")
         defer { try? FileManager.default.removeItem(at: log) }
         let process = try LocalProcess(

@@ -11,6 +11,9 @@ public final class S3Client: Sendable {
     public static let maxKeyBytes = 1024
 
     public let bucket: String
+    /// What a person should check when S3 refuses the credentials: the source they came
+    /// from (`AWSCredentialChain`), or the static key variables.
+    public let credentialsHint: String
     private let pathStyle: Bool
     private let executor: SignedRequestExecutor
 
@@ -18,8 +21,10 @@ public final class S3Client: Sendable {
     /// `signer` authorizes every request; the client only says what to ask for.
     public init(
         endpoint: String, region: String, bucket: String, addressing: String = "", signer: any RequestSigner,
-        http: HTTPEngine, timeout: TimeInterval = 300
+        http: HTTPEngine, timeout: TimeInterval = 300,
+        credentialsHint: String = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
     ) throws {
+        self.credentialsHint = credentialsHint
         let base = endpoint.isEmpty ? "https://s3.\(region).amazonaws.com" : endpoint
         guard let components = URLComponents(string: base), let scheme = components.scheme,
             let host = components.host

@@ -13,8 +13,7 @@ enum Preflight {
 
     static func checkDestination(_ s3: S3Client, logger: Logger) async throws {
         try await check(
-            "destination bucket '\(s3.bucket)'", credentials: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-            logger: logger
+            "destination bucket '\(s3.bucket)'", credentials: s3.credentialsHint, logger: logger
         ) { try await s3.checkAccess() }
     }
 
@@ -22,9 +21,22 @@ enum Preflight {
         _ what: String, credentials: String, logger: Logger, _ probe: @Sendable () async throws -> Void
     ) async throws {
         do {
-            try await RetryPolicy.startup.run(logger: logger, what: "checking the \(what)", probe)
+            try await RetryPolicy.startup.run(logger: logger, what: "checking the \(what)") {
+                do {
+                    try await probe()
+                } catch let error as RemoteError where error.untrustedCertificate {
+                    throw Untrusted(error: error)  // not retried
+                }
+            }
         } catch let error as RemoteError {
             throw error.asStartupError(what: what, credentials: credentials)
+        } catch let untrusted as Untrusted {
+            throw untrusted.error.asStartupError(what: what, credentials: credentials)
         }
+    }
+
+    /// A certificate problem, carried past the retries.
+    private struct Untrusted: Error {
+        let error: RemoteError
     }
 }

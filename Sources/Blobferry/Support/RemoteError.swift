@@ -29,6 +29,9 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// Seconds from a `Retry-After` header.
     public var retryAfter: Double?
+    /// The server's TLS certificate was not trusted (CA bundle, host name): a start-up check
+    /// stops at once, since asking again cannot change the answer.
+    public var untrustedCertificate = false
 
     public init(
         service: Service, kind: Kind, status: Int? = nil, code: String? = nil, message: String,
@@ -94,6 +97,8 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable {
 
     /// Classifies a transport failure (no HTTP response at all): always worth a retry.
     static func from(transport error: HTTPError, service: Service, operation: String) -> RemoteError {
-        RemoteError(service: service, kind: .transient, message: "\(operation): \(error.message)")
+        var remote = RemoteError(service: service, kind: .transient, message: "\(operation): \(error.message)")
+        remote.untrustedCertificate = error.curlCode == HTTPError.peerFailedVerification
+        return remote
     }
 }

@@ -38,6 +38,7 @@ public enum Runtime {
             logger.info("Azure credentials from \(tokens.sourceName)")
             signer = AzureBearerSigner(tokens: tokens)
         }
+        logProxy("Azure", endpoint: settings.sourceEndpoint, http: http, logger: logger)
         return try AzureBlobClient(
             endpoint: settings.sourceEndpoint, container: settings.source.container,
             signer: limited(signer, side: "azure", rate: settings.source.requestsPerSecond, store: store), http: http)
@@ -59,12 +60,24 @@ public enum Runtime {
             throw BlobferryError(.credentials, "AWS credentials: \(error.message)")
         }
         logger.info("AWS credentials from \(provider.sourceName)")
+        // No endpoint: AWS's own, over HTTPS.
+        logProxy(
+            "S3", endpoint: destination.endpoint.isEmpty ? "https://" : destination.endpoint, http: http, logger: logger
+        )
         let signer = limited(
             RefreshingSigV4Signer(credentials: provider, region: destination.region, service: "s3"), side: "s3",
             rate: destination.requestsPerSecond, store: store)
         return try S3Client(
             endpoint: destination.endpoint, region: destination.region, bucket: destination.bucket,
-            addressing: destination.addressing, signer: signer, http: http)
+            addressing: destination.addressing, signer: signer, http: http,
+            credentialsHint: "the AWS credentials from \(provider.sourceName) and their IAM policy")
+    }
+
+    /// Says once at start which proxy a side's requests take (without its password).
+    private static func logProxy(_ side: String, endpoint: String, http: HTTPEngine, logger: Logger) {
+        guard let proxy = http.proxies.proxy(for: endpoint) else { return }
+        let exceptions = http.proxies.noProxy.map { " unless its host is in NO_PROXY (\($0))" } ?? ""
+        logger.info("\(side) requests through the proxy \(HTTPProxies.redacted(proxy))\(exceptions)")
     }
 
     private static func limited(_ signer: any RequestSigner, side: String, rate: Double, store: JobStore?)

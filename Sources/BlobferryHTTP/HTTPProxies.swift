@@ -1,0 +1,51 @@
+import Foundation
+
+/// The proxies transfers go through, from the variables every HTTP client reads.
+///
+/// Why the engine reads them itself instead of leaving it to libcurl: curl ignores an
+/// upper-case `HTTP_PROXY` (a CGI precaution), while the AWS and Azure SDKs, Go programs
+/// and Python's requests honour it; a company proxy set up for those must work here too.
+/// Lower case wins over upper case, as in curl. `NO_PROXY` is handed to curl as
+/// CURLOPT_NOPROXY (host names, domain suffixes, IP addresses, CIDR ranges, `*`).
+public struct HTTPProxies: Sendable, Equatable {
+    /// For `http://` URLs: `http_proxy`, `HTTP_PROXY`, else `all_proxy`, `ALL_PROXY`.
+    public var http: String?
+    /// For `https://` URLs: `https_proxy`, `HTTPS_PROXY`, else `all_proxy`, `ALL_PROXY`.
+    public var https: String?
+    /// Hosts reached directly: `no_proxy`, `NO_PROXY`.
+    public var noProxy: String?
+
+    public init(http: String? = nil, https: String? = nil, noProxy: String? = nil) {
+        self.http = http
+        self.https = https
+        self.noProxy = noProxy
+    }
+
+    /// The proxies `environment` names (empty values count as unset).
+    public static func from(environment: [String: String]) -> HTTPProxies {
+        func first(_ names: String...) -> String? {
+            names.lazy.compactMap { environment[$0] }.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        }
+        let all = first("all_proxy", "ALL_PROXY")
+        return HTTPProxies(
+            http: first("http_proxy", "HTTP_PROXY") ?? all, https: first("https_proxy", "HTTPS_PROXY") ?? all,
+            noProxy: first("no_proxy", "NO_PROXY"))
+    }
+
+    /// The proxy for `url` before NO_PROXY is applied (curl applies it), nil for none.
+    public func proxy(for url: String) -> String? {
+        let lower = url.prefix(8).lowercased()
+        if lower.hasPrefix("https://") { return https }
+        if lower.hasPrefix("http://") { return http }
+        return nil
+    }
+
+    /// A proxy URL with any user and password removed, for logs.
+    public static func redacted(_ proxy: String) -> String {
+        guard var components = URLComponents(string: proxy), components.user != nil || components.password != nil
+        else { return proxy }
+        components.user = nil
+        components.password = nil
+        return components.string ?? "(proxy)"
+    }
+}
