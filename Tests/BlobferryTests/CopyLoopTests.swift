@@ -10,7 +10,7 @@ import Testing
 /// copier: lost claim replies, refused keys, credentials that stop working, SIGTERM with
 /// copies in flight and a lapsed lease, each checked for "every key ends in exactly one
 /// place, copied at most once".
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CopyLoopTests {
     static let keys = (0..<40).map { ClaimedKey(key: "k\($0)", partition: $0 % 2 == 0 ? "A" : "B") }
 
