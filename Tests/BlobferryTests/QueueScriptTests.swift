@@ -134,6 +134,24 @@ import Testing
         #expect(try await stat("failed") == 1)
         #expect(try await hash(keys.failed) == ["a3": "MD5 mismatch"])
         #expect(try await hash(keys.inflight("c#1")).isEmpty)
+        // What `blobferry report` lists: the vanished key, the failure's attempt.
+        #expect(try await members(keys.vanished) == ["a2"])
+        #expect(try await hash(keys.attempts) == ["a3": "1"])
+    }
+
+    /// A vanished key that comes back and is copied leaves the vanished set; a copied
+    /// failure leaves its attempts behind too.
+    @Test func aCopyForgetsAVanishingAndTheAttempts() async throws {
+        try await queue("A", ["k", "f"])
+        let claimed = try await claim(batch: 2)
+        try await store.acknowledge(consumer: "c#1", [(claimed[0], .vanished), (claimed[1], .failed(reason: "x"))])
+        #expect(try await members(keys.vanished) == ["k"])
+        try await queue("A", ["k", "f"])
+        let again = try await claim(batch: 2)
+        try await store.acknowledge(consumer: "c#1", again.map { ($0, .copied(bytes: 1)) })
+        #expect(try await members(keys.vanished).isEmpty)
+        #expect(try await hash(keys.attempts).isEmpty)
+        #expect(try await hash(keys.failed).isEmpty)
     }
 
     /// Issue 8.8: a paused consumer's late failure must not land a key another consumer
@@ -197,6 +215,9 @@ import Testing
         #expect(try await hash(keys.failed) == ["denied": "S3 403 AccessDenied"])
         #expect(try await stat("failed") == 1)
         #expect(try await list(keys.queue("A")).isEmpty)
+        // Kept beside the failure for `blobferry report`; requeue-failed forgets them.
+        #expect(try await hash(keys.attempts) == ["denied": "3"])
+        #expect(try await store.requeueFailed() == 1)
         #expect(try await hash(keys.attempts).isEmpty)
     }
 
@@ -339,6 +360,31 @@ import Testing
         #expect(try await members(keys.listedPartitions) == ["A"])
         #expect(try await stat("listed") == 4)
         #expect(try await stat("skipped") == 1)
+    }
+
+    /// Each page's sizes land in `listed-size` once (a replayed page adds nothing), with
+    /// one page counted per call that landed: what `blobferry estimate` reads.
+    @Test func enqueuePageRecordsSizesPerPartitionOnce() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        var sizes = PageSizes()
+        sizes.bytes = 1000
+        sizes.nameBytes = 12
+        sizes.medium = 1
+        sizes.large = 2
+        sizes.parts = 7
+        for _ in 0..<2 {
+            _ = try await store.enqueuePage(
+                producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["a1", "a2"], sizes: sizes)
+        }
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "B", from: "", next: nil, keys: ["b1"], sizes: PageSizes())
+        #expect(
+            try await hash(keys.listedSizes) == [
+                "bytes:A": "1000", "names:A": "12", "medium:A": "1", "large:A": "2", "parts:A": "7", "pages:A": "1",
+                "pages:B": "1",
+            ])
+        let total = try await store.listedSizes()
+        #expect(total.pages == 2 && total.sizes == sizes && total.bytesByPartition == ["A": 1000])
     }
 
     // MARK: delta passes (issue 11)
