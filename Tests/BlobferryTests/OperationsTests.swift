@@ -98,9 +98,9 @@ struct OperationsTests {
     @Test func estimateCountsTheRequestsAndBytesOfAKnownContainer() async throws {
         let emulator = try AzureEmulatorProcess()
         let harness = try await MigrationHarness(name: "estimate", emulator: emulator)
-        // First read 256 KiB (32 MiB budget / 4 / 32 copies), multipart above 1 MB, 5 MiB parts.
+        // First read 256 KiB (32 MiB budget / 4 / 32 copies), multipart above 5 MiB, 5 MiB parts.
         let environment = [
-            "BLOBFERRY_MEMORY_BUDGET": String(32 << 20), "BLOBFERRY_MULTIPART_THRESHOLD": "1000000",
+            "BLOBFERRY_MEMORY_BUDGET": String(32 << 20), "BLOBFERRY_MULTIPART_THRESHOLD": String(5 << 20),
             "BLOBFERRY_PART_SIZE": String(5 << 20), "BLOBFERRY_PARTITIONS": "e/",
         ]
         let sizes = [0, 100, 5000, 300_000, (6 << 20) + 1]
