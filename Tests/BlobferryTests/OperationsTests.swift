@@ -93,6 +93,14 @@ struct OperationsTests {
 
     // MARK: estimate
 
+    /// The prices are settings with documented defaults.
+    @Test func pricesAreSettings() throws {
+        let defaults = try SettingsLoader.load(configPath: nil, environment: [:]).prices
+        #expect(defaults.s3PutPer1k == 0.005 && defaults.egressPerGB == 0.087)
+        let set = try SettingsLoader.load(configPath: nil, environment: ["BLOBFERRY_PRICE_EGRESS_PER_GB": "0.02"])
+        #expect(set.prices.egressPerGB == 0.02)
+    }
+
     /// Known sizes, a dedicated emulator: exact request counts and bytes, and the reads the
     /// consumer then really sends equal the estimate's.
     @Test func estimateCountsTheRequestsAndBytesOfAKnownContainer() async throws {
@@ -153,6 +161,7 @@ struct OperationsTests {
         print("pause: in flight drained \(String(format: "%.1f", Date().timeIntervalSince(paused))) s after pause")
         let first = try await harness.status()
         #expect(first.paused && first.queued > 0 && first.copied < expected.count)
+        #expect(first.prometheusGauges().contains("blobferry_job_paused{job=\"\(harness.job)\"} 1"))
         // Longer than the 3 s lease: still registered, nothing claimed, nothing copied.
         try await Task.sleep(nanoseconds: 4_000_000_000)
         let later = try await harness.status()
