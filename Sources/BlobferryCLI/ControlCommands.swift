@@ -14,14 +14,7 @@ struct PauseCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    func run() async throws {
-        try await runReportingErrors("blobferry pause") {
-            let store = try adminStore(common)
-            try await store.setPaused(true)
-            print("job \(store.keys.job) paused (running processes follow within seconds; blobferry resume continues)")
-            return 0
-        }
-    }
+    func run() async throws { try await setPaused(true, common) }
 }
 
 /// `blobferry resume`: undoes `pause`.
@@ -31,14 +24,7 @@ struct ResumeCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    func run() async throws {
-        try await runReportingErrors("blobferry resume") {
-            let store = try adminStore(common)
-            try await store.setPaused(false)
-            print("job \(store.keys.job) resumed")
-            return 0
-        }
-    }
+    func run() async throws { try await setPaused(false, common) }
 }
 
 /// `blobferry limits`: live limits every running process picks up within seconds.
@@ -79,6 +65,19 @@ struct LimitsCommand: AsyncParsableCommand {
             print("job \(store.keys.job) live limits: \(now.limitsText)")
             return 0
         }
+    }
+}
+
+/// `pause` and `resume`: one field in the job's meta.
+private func setPaused(_ paused: Bool, _ common: CommonOptions) async throws {
+    try await runReportingErrors(paused ? "blobferry pause" : "blobferry resume") {
+        let store = try adminStore(common)
+        try await store.setPaused(paused)
+        print(
+            paused
+                ? "job \(store.keys.job) paused (running processes follow within seconds; blobferry resume continues)"
+                : "job \(store.keys.job) resumed")
+        return 0
     }
 }
 
