@@ -198,6 +198,20 @@ struct OperationsTests {
 
     // MARK: live limits
 
+    /// A live bandwidth limit paces a consumer configured without one, and clearing it
+    /// stops the pacing.
+    @Test func aLiveBandwidthLimitPacesReads() async throws {
+        let control = LiveControl()
+        let rate = ByteRate(bytesPerSecond: 0, control: control)
+        var started = Date()
+        for _ in 0..<4 { try await rate.pay(100_000) }
+        #expect(Date().timeIntervalSince(started) < 0.2, "no limit set: no pacing")
+        control.update(JobControl(bandwidth: 100_000))
+        started = Date()
+        for _ in 0..<2 { try await rate.pay(50_000) }  // an empty bucket: 0.5 s of debt each
+        #expect(Date().timeIntervalSince(started) >= 0.8)
+    }
+
     /// `limits --concurrency` reaches a running consumer within seconds (the emulator's
     /// requests in progress drop to the cap), `--source-requests-per-second` paces it, and
     /// `status` shows both until `--clear`.
