@@ -157,6 +157,9 @@ struct OperationsTests {
         try await harness.waitUntil("the consumer copies") { try await harness.status().copied > 0 }
         #expect(try await harness.run("blobferry", ["pause"], label: "pause").status == 0)
         let paused = Date()
+        try await harness.waitUntil("the consumer pauses", timeout: 10) {
+            harness.log("consumer").contains("paused: finishing")
+        }
         try await harness.waitUntil("nothing is in flight", timeout: 15) { try await harness.status().inflight == 0 }
         print("pause: in flight drained \(String(format: "%.1f", Date().timeIntervalSince(paused))) s after pause")
         let first = try await harness.status()
@@ -229,10 +232,13 @@ struct OperationsTests {
         let set = try await harness.run("blobferry", ["limits", "--concurrency", "2"], label: "limit-concurrency")
         #expect(set.status == 0 && set.output.contains("concurrency 2"), "\(set.output)")
         let started = Date()
-        try await harness.waitUntil("the cap is followed", timeout: 10) { try inProgress() <= 2 }
+        try await harness.waitUntil("the consumer takes the cap", timeout: 10) {
+            harness.log("consumer").contains("live limits: concurrency 2")
+        }
         print(
-            "limits: concurrency cap followed \(String(format: "%.1f", Date().timeIntervalSince(started))) s after it was set"
+            "limits: concurrency cap taken \(String(format: "%.1f", Date().timeIntervalSince(started))) s after it was set"
         )
+        try await Task.sleep(nanoseconds: 1_000_000_000)  // the copies already running finish
         var highest = 0
         for _ in 0..<20 {
             highest = max(highest, try inProgress())
@@ -245,7 +251,10 @@ struct OperationsTests {
             try await harness.run(
                 "blobferry", ["limits", "--clear", "--source-requests-per-second", "10"], label: "limit-rate"
             ).status == 0)
-        try await Task.sleep(nanoseconds: 2_000_000_000)  // picked up, the old bucket drained
+        try await harness.waitUntil("the consumer takes the rate", timeout: 10) {
+            harness.log("consumer").contains("source 10 requests/s")
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)  // the copies started before finish
         let before = try emulator.stats()["requests"] as? Int ?? 0
         let from = Date()
         try await Task.sleep(nanoseconds: 3_000_000_000)
