@@ -115,7 +115,7 @@ public struct MigrationEstimate: Codable, Sendable, Equatable {
     }
 
     public func text() -> String {
-        func money(_ value: Double) -> String { String(format: "$%.2f", value) }
+        func money(_ value: Double) -> String { String(format: value < 1 ? "$%.4f" : "$%.2f", value) }
         func time(_ seconds: Double?) -> String {
             seconds.map { JobStatus.humanDuration($0) } ?? "- (no copies in the last minute)"
         }
