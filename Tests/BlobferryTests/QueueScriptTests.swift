@@ -10,6 +10,8 @@ import Testing
 /// `JobStore`, edge case by edge case; a failure names the script and the step that broke.
 /// Each test owns its server (about 50 ms to start), stopped when the test ends: a
 /// server shared through a static would outlive the test process.
+/// Tests that take the producer lease hold it for an hour: in a full `make test` on a
+/// loaded 2-core machine one test's Redis calls can lie 30 s apart.
 @Suite struct QueueScriptTests {
     let server: RedisServerProcess
     let store: JobStore
@@ -345,7 +347,7 @@ import Testing
     // MARK: enqueuePage and requeueFailed
 
     @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         try await redis("SADD", keys.done("A"), "old")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
@@ -365,7 +367,7 @@ import Testing
     /// Each page's sizes land in `listed-size` once (a replayed page adds nothing), with
     /// one page counted per call that landed: what `blobferry estimate` reads.
     @Test func enqueuePageRecordsSizesPerPartitionOnce() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         var sizes = PageSizes()
         sizes.bytes = 1000
         sizes.nameBytes = 12
@@ -393,7 +395,7 @@ import Testing
     /// changed set), drops an unchanged done key, and keeps the earliest page `Date` of the
     /// pass in meta.
     @Test func enqueuePagePushesChangedDoneKeysAndKeepsThePassStart() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         try await redis("SADD", keys.done("A"), "same", "edited")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["same", "new"],
@@ -424,7 +426,7 @@ import Testing
         let scheme = try PartitionScheme(parsing: settings.producer.partitions)
         let first = try await store.beginListing(settings: settings, scheme: scheme)
         #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         _ = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
             listedAt: Date(timeIntervalSince1970: 1_700_000_000))
@@ -438,7 +440,7 @@ import Testing
     }
 
     @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         await #expect(throws: (any Error).self) {
             try await store.run { connection in
                 try connection.evalScript(
