@@ -104,9 +104,12 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Write every difference to this file, one JSON object a line (kind, name, detail); created only when there is one."
+            "Write every difference to this file (kind, name, detail) in --format; created only when there is one."
     )
     var report = "blobferry-verify.jsonl"
+
+    @Option(help: "The report's format: json (one JSON object a line) or csv (a header, then rows).")
+    var format = RecordFormat.json
 
     @Option(help: "Print at most this many differences.")
     var show = 20
@@ -117,7 +120,7 @@ struct VerifyCommand: AsyncParsableCommand {
             try settings.validate(for: .consumer)
             // A previous run's report must not be mistaken for this one's.
             try? FileManager.default.removeItem(atPath: report)
-            let file = DifferenceFile(path: report, show: show)
+            let file = DifferenceFile(path: report, show: show, format: format)
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
             let http = try Runtime.httpEngine(connections: concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
@@ -146,7 +149,8 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 }
 
-/// The verify report file: every difference as a JSON line, the first `show` printed too.
+/// The verify report file: every difference as a record of the shared `RecordWriter` (a
+/// JSON line, or a CSV row under a header), the first `show` printed too.
 /// Created at the first difference, so a clean run leaves no file behind. Differences
 /// arrive one at a time from the verifier's loop; the lock only makes that safe to state.
 final class DifferenceFile: Sendable {
@@ -160,10 +164,12 @@ final class DifferenceFile: Sendable {
     let path: String
     private let state = Mutex(State())
     private let show: Int
+    private let writer: RecordWriter
 
-    init(path: String, show: Int) {
+    init(path: String, show: Int, format: RecordFormat) {
         self.path = path
         self.show = show
+        writer = RecordWriter(format: format, columns: ["kind", "name", "detail"])
     }
 
     /// Differences written to the file.
@@ -175,13 +181,18 @@ final class DifferenceFile: Sendable {
                 if FileManager.default.createFile(atPath: path, contents: nil) {
                     state.handle = FileHandle(forWritingAtPath: path)
                 }
+                if let header = writer.header { state.handle?.write(Data((header + "\n").utf8)) }
                 if state.handle == nil {
                     state.failed = true
                     printError("blobferry verify: cannot write the report to '\(path)'; differences are printed only")
                 }
             }
             if let handle = state.handle {
-                handle.write(Data((difference.jsonLine + "\n").utf8))
+                let line = writer.line([
+                    ("kind", .text(difference.kind.rawValue)), ("name", .text(difference.name)),
+                    ("detail", .text(difference.detail)),
+                ])
+                handle.write(Data((line + "\n").utf8))
                 state.written += 1
             }
             if state.printed < show || state.failed {

@@ -61,11 +61,14 @@ struct ConsumerOptions: ParsableArguments {
             let http = try Runtime.httpEngine(connections: settings.consumer.concurrency, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let store = try JobStore(settings: settings, logger: logger)
+            let control = LiveControl()
             let consumer = Consumer(
                 settings: settings, store: store,
-                azure: try await Runtime.azureClient(settings: settings, http: http, store: store, logger: logger),
-                s3: try await Runtime.s3Client(settings: settings, http: http, store: store, logger: logger),
-                stopSignal: stop, logger: logger
+                azure: try await Runtime.azureClient(
+                    settings: settings, http: http, store: store, control: control, logger: logger),
+                s3: try await Runtime.s3Client(
+                    settings: settings, http: http, store: store, control: control, logger: logger),
+                stopSignal: stop, logger: logger, control: control
             )
             let interval = IntervalRate()
             let progress = ProgressLog.start(every: settings.progressInterval, logger: logger) { seconds in

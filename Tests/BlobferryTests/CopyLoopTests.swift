@@ -132,6 +132,46 @@ struct CopyLoopTests {
         #expect(state.held.isEmpty && state.queued.isEmpty)
     }
 
+    /// `blobferry pause` mid-run: the copies in flight finish and are acknowledged, the
+    /// unstarted claims go back, nothing more is claimed or copied while paused, and the
+    /// loop neither exits nor leaves; resumed, it copies the rest, each key once.
+    @Test func aPausedLoopFinishesInFlightHoldsNothingAndResumes() async throws {
+        let queue = FakeWorkQueue(Self.keys)
+        let control = LiveControl()
+        let started = Mutex(0)
+        let pausing = FakeCopier(delay: 0.05) { _ in
+            if started.withLock({ count -> Int in
+                count += 1
+                return count
+            }) == 3 {
+                control.update(JobControl(paused: true))
+            }
+            return nil
+        }
+        var loop = CopyLoop(
+            queue: queue, copier: pausing, settings: settings(), stopSignal: StopSignal(),
+            counters: ProgressCounters(), concurrency: AdaptiveConcurrency(maximum: 4),
+            logger: Logger(label: "copy-loop-test"))
+        loop.control = control
+        let running = Task { [loop] in try await loop.run() }
+        var paused = await queue.snapshot()
+        for _ in 0..<100 where !(paused.held.isEmpty && !paused.done.isEmpty) {
+            try await Task.sleep(nanoseconds: 20_000_000)
+            paused = await queue.snapshot()
+        }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let later = await queue.snapshot()
+        let copied = pausing.copies.withLock { $0.count }
+        #expect(later.held.isEmpty && !later.left && later.done.count == copied && copied < Self.keys.count)
+        #expect(later.done == paused.done && later.queued.count + later.done.count == Self.keys.count)
+
+        control.update(JobControl())
+        #expect(try await running.value == nil)
+        let end = await queue.snapshot()
+        #expect(end.done == Set(Self.keys.map(\.key)) && end.left)
+        #expect(pausing.copies.withLock { $0.values.allSatisfy { $0 == 1 } })
+    }
+
     /// Issue 8.5: after a reconnect (Redis away, perhaps longer than a lease) a consumer
     /// does not reap anyone for one lease period, so live consumers whose leases ran out
     /// during the outage get to heartbeat first.

@@ -87,10 +87,13 @@ struct ListBlobsParserTests {
         #expect(chunked.nextMarker == whole.nextMarker)
     }
 
-    @Test func namesOnlyKeepsNamesAndDropsTheRest() throws {
+    /// Names and sizes (the producer records bytes listed for `estimate`), nothing else.
+    @Test func namesOnlyKeepsNamesAndSizesAndDropsTheRest() throws {
         let page = try Self.parse(Self.document, chunk: 3, namesOnly: true)
+        let full = try ListBlobsParser.parse(Self.document)
         #expect(page.blobs.map(\.name) == Self.expectedNames)
-        #expect(page.blobs.allSatisfy { $0.size == 0 && $0.contentMD5 == nil && $0.metadata.isEmpty })
+        #expect(page.blobs.map(\.size) == full.blobs.map(\.size) && full.blobs.contains { $0.size > 0 })
+        #expect(page.blobs.allSatisfy { $0.contentMD5 == nil && $0.metadata.isEmpty })
         #expect(page.nextMarker != nil)
     }
 

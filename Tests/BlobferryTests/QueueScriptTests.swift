@@ -10,6 +10,8 @@ import Testing
 /// `JobStore`, edge case by edge case; a failure names the script and the step that broke.
 /// Each test owns its server (about 50 ms to start), stopped when the test ends: a
 /// server shared through a static would outlive the test process.
+/// Tests that take the producer lease hold it for an hour: in a full `make test` on a
+/// loaded 2-core machine one test's Redis calls can lie 30 s apart.
 @Suite struct QueueScriptTests {
     let server: RedisServerProcess
     let store: JobStore
@@ -134,6 +136,24 @@ import Testing
         #expect(try await stat("failed") == 1)
         #expect(try await hash(keys.failed) == ["a3": "MD5 mismatch"])
         #expect(try await hash(keys.inflight("c#1")).isEmpty)
+        // What `blobferry report` lists: the vanished key, the failure's attempt.
+        #expect(try await members(keys.vanished) == ["a2"])
+        #expect(try await hash(keys.attempts) == ["a3": "1"])
+    }
+
+    /// A vanished key that comes back and is copied leaves the vanished set; a copied
+    /// failure leaves its attempts behind too.
+    @Test func aCopyForgetsAVanishingAndTheAttempts() async throws {
+        try await queue("A", ["k", "f"])
+        let claimed = try await claim(batch: 2)
+        try await store.acknowledge(consumer: "c#1", [(claimed[0], .vanished), (claimed[1], .failed(reason: "x"))])
+        #expect(try await members(keys.vanished) == ["k"])
+        try await queue("A", ["k", "f"])
+        let again = try await claim(batch: 2)
+        try await store.acknowledge(consumer: "c#1", again.map { ($0, .copied(bytes: 1)) })
+        #expect(try await members(keys.vanished).isEmpty)
+        #expect(try await hash(keys.attempts).isEmpty)
+        #expect(try await hash(keys.failed).isEmpty)
     }
 
     /// Issue 8.8: a paused consumer's late failure must not land a key another consumer
@@ -197,6 +217,9 @@ import Testing
         #expect(try await hash(keys.failed) == ["denied": "S3 403 AccessDenied"])
         #expect(try await stat("failed") == 1)
         #expect(try await list(keys.queue("A")).isEmpty)
+        // Kept beside the failure for `blobferry report`; requeue-failed forgets them.
+        #expect(try await hash(keys.attempts) == ["denied": "3"])
+        #expect(try await store.requeueFailed() == 1)
         #expect(try await hash(keys.attempts).isEmpty)
     }
 
@@ -324,7 +347,7 @@ import Testing
     // MARK: enqueuePage and requeueFailed
 
     @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         try await redis("SADD", keys.done("A"), "old")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
@@ -341,13 +364,38 @@ import Testing
         #expect(try await stat("skipped") == 1)
     }
 
+    /// Each page's sizes land in `listed-size` once (a replayed page adds nothing), with
+    /// one page counted per call that landed: what `blobferry estimate` reads.
+    @Test func enqueuePageRecordsSizesPerPartitionOnce() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
+        var sizes = PageSizes()
+        sizes.bytes = 1000
+        sizes.nameBytes = 12
+        sizes.medium = 1
+        sizes.large = 2
+        sizes.parts = 7
+        for _ in 0..<2 {
+            _ = try await store.enqueuePage(
+                producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["a1", "a2"], sizes: sizes)
+        }
+        _ = try await store.enqueuePage(
+            producer: "producer#1", partition: "B", from: "", next: nil, keys: ["b1"], sizes: PageSizes())
+        #expect(
+            try await hash(keys.listedSizes) == [
+                "bytes:A": "1000", "names:A": "12", "medium:A": "1", "large:A": "2", "parts:A": "7", "pages:A": "1",
+                "pages:B": "1",
+            ])
+        let total = try await store.listedSizes()
+        #expect(total.pages == 2 && total.sizes == sizes && total.bytesByPartition == ["A": 1000])
+    }
+
     // MARK: delta passes (issue 11)
 
     /// A delta page pushes a done key the producer found changed (and marks it in the
     /// changed set), drops an unchanged done key, and keeps the earliest page `Date` of the
     /// pass in meta.
     @Test func enqueuePagePushesChangedDoneKeysAndKeepsThePassStart() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         try await redis("SADD", keys.done("A"), "same", "edited")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["same", "new"],
@@ -378,7 +426,7 @@ import Testing
         let scheme = try PartitionScheme(parsing: settings.producer.partitions)
         let first = try await store.beginListing(settings: settings, scheme: scheme)
         #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
-        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         _ = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
             listedAt: Date(timeIntervalSince1970: 1_700_000_000))
@@ -392,7 +440,7 @@ import Testing
     }
 
     @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 3600))
         await #expect(throws: (any Error).self) {
             try await store.run { connection in
                 try connection.evalScript(

@@ -40,7 +40,7 @@ public final class AzureBlobClient: Sendable {
 
     /// One page of List Blobs under `prefix`, resuming at `marker`. The body is parsed as
     /// it arrives, so the page's XML (megabytes for 5,000 blobs) is never held whole.
-    /// `namesOnly`: the items carry only names and Last-Modified (size 0, no other
+    /// `namesOnly`: the items carry only names, sizes and Last-Modified (no other
     /// properties), for the producer. The page carries the response's `Date`.
     public func listBlobs(
         prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true, namesOnly: Bool = false

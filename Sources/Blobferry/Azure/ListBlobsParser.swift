@@ -17,7 +17,7 @@ final class ListBlobsParser: @unchecked Sendable {
     private let collector: ListBlobsCollector
     private let parser: XMLPushParser
 
-    /// `namesOnly`: keep only each blob's name (size 0, no properties or metadata), for
+    /// `namesOnly`: keep only each blob's name, size and Last-Modified (no other properties, no metadata), for
     /// callers that enqueue names and need nothing else.
     init(namesOnly: Bool = false) {
         collector = ListBlobsCollector(namesOnly: namesOnly)
@@ -113,10 +113,11 @@ private final class ListBlobsCollector: XMLPushHandler {
             if name.equals("Last-Modified") {
                 // Kept even for names only: a delta pass needs it to tell changed blobs.
                 element = .lastModified
+            } else if name.equals("Content-Length") {
+                // Kept even for names only: the producer records bytes listed (`estimate`).
+                element = .contentLength
             } else if namesOnly {
                 element = .other
-            } else if name.equals("Content-Length") {
-                element = .contentLength
             } else if name.equals("Content-MD5") {
                 element = .contentMD5
             } else {

@@ -68,6 +68,18 @@ extension SettingDescriptor {
         number(
             "progress_interval", "BLOBFERRY_PROGRESS_INTERVAL", at: \.progressInterval, minimum: 0,
             help: "seconds between progress lines in the log (0: none)"),
+        number(
+            "prices.azure_list_per_10k", "BLOBFERRY_PRICE_AZURE_LIST_PER_10K", at: \.prices.azureListPer10k,
+            minimum: 0, help: "US$ per 10,000 Azure List Blobs calls (blobferry estimate)"),
+        number(
+            "prices.azure_read_per_10k", "BLOBFERRY_PRICE_AZURE_READ_PER_10K", at: \.prices.azureReadPer10k,
+            minimum: 0, help: "US$ per 10,000 Azure read operations (blobferry estimate)"),
+        number(
+            "prices.egress_per_gb", "BLOBFERRY_PRICE_EGRESS_PER_GB", at: \.prices.egressPerGB, minimum: 0,
+            help: "US$ per GB transferred out of Azure (blobferry estimate)"),
+        number(
+            "prices.s3_put_per_1k", "BLOBFERRY_PRICE_S3_PUT_PER_1K", at: \.prices.s3PutPer1k, minimum: 0,
+            help: "US$ per 1,000 S3 PUT/POST/part requests (blobferry estimate)"),
         text(
             "ca_bundle", "BLOBFERRY_CA_BUNDLE", "AWS_CA_BUNDLE", at: \.caBundle,
             help:

@@ -29,6 +29,8 @@ public struct Settings: Sendable {
     /// S3 (a company proxy, a store with a private CA); empty: `SSL_CERT_FILE` or the
     /// system's. One file for both sides keeps curl's CA cache shared.
     public var caBundle: String
+    /// The prices `blobferry estimate` multiplies its request and transfer counts by.
+    public var prices: PriceSettings
 
     public init() {
         job = ""
@@ -44,7 +46,22 @@ public struct Settings: Sendable {
         progressInterval = 30
         rebind = false
         caBundle = ""
+        prices = PriceSettings()
     }
+}
+
+/// Prices for `blobferry estimate`, in US dollars. The defaults are list prices read on
+/// 2026-11-30 (Azure Blob Storage Hot LRS, S3 Standard, us-east regions; see the README's
+/// "Operating a migration"): set your region's and agreement's.
+public struct PriceSettings: Sendable {
+    /// Azure List Blobs calls ("List and Create Container operations"), per 10,000.
+    public var azureListPer10k: Double = 0.05
+    /// Azure Get Blob calls ("Read operations", Hot tier), per 10,000.
+    public var azureReadPer10k: Double = 0.004
+    /// Azure data transfer out to the internet, per GB (10^9 bytes).
+    public var egressPerGB: Double = 0.087
+    /// S3 PUT, POST (multipart initiate, complete) and part uploads, per 1,000.
+    public var s3PutPer1k: Double = 0.005
 }
 
 /// The Azure side: where blobs come from and how requests are authorized.

@@ -36,13 +36,18 @@ public final class Consumer: Sendable {
     let logger: Logger
     let counters = ProgressCounters()
     let concurrency: AdaptiveConcurrency
+    /// The job's pause and live limits as this process last read them.
+    let control: LiveControl
     /// This run's totals so far (progress lines).
     public var progress: ProgressCounters { counters }
 
+    /// `control`: the one the clients' rate limits read (`Runtime.azureClient(control:)`),
+    /// kept current from Redis while the consumer runs.
     public init(
         settings: Settings, store: JobStore, azure: AzureBlobClient, s3: S3Client, stopSignal: StopSignal,
-        logger: Logger
+        logger: Logger, control: LiveControl = LiveControl()
     ) {
+        self.control = control
         self.id = settings.consumer.consumerID.isEmpty ? Self.defaultID() : settings.consumer.consumerID
         self.runID = "\(id)#\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         self.settings = settings
@@ -65,9 +70,7 @@ public final class Consumer: Sendable {
                 partSize: settings.consumer.partSize),
             logger: logger, objectHeaders: settings.destination.objectHeaders,
             overwrite: settings.destination.overwrite != "never")
-        if settings.consumer.bandwidth > 0 {
-            copier.bandwidth = ByteRate(bytesPerSecond: settings.consumer.bandwidth)
-        }
+        copier.bandwidth = ByteRate(bytesPerSecond: settings.consumer.bandwidth, control: control)
         self.copier = copier
     }
 
@@ -91,9 +94,14 @@ public final class Consumer: Sendable {
             store: store, runID: runID, partitions: partitions, leaseSeconds: settings.consumer.leaseSeconds,
             maxAttempts: settings.consumer.maxAttempts)
         Metrics.process.declare(MeteredCopier.series)
+        control.update(try await store.control())
+        let watcher = Task { [control, store, logger] in
+            await control.watch(store: store, interval: LiveControl.pollSeconds, logger: logger)
+        }
+        defer { watcher.cancel() }
         let loop = CopyLoop(
             queue: queue, copier: MeteredCopier(wrapped: copier), settings: settings.consumer, stopSignal: stopSignal,
-            counters: counters, concurrency: concurrency, logger: logger)
+            counters: counters, concurrency: concurrency, logger: logger, control: control)
         let stoppedBy = try await loop.run()
         return summary(since: started, stoppedBy: stoppedBy)
     }

@@ -15,6 +15,11 @@ struct CopyLoop {
     /// Copies in flight, halved on throttling and grown back on success.
     let concurrency: AdaptiveConcurrency
     let logger: Logger
+    /// The job's pause and live concurrency cap (`blobferry pause`, `blobferry limits`).
+    var control = LiveControl()
+
+    /// Copies allowed in flight now: the adaptive limit under the live cap, if one is set.
+    private var limit: Int { min(concurrency.limit, control.current.concurrency ?? Int.max) }
 
     /// Runs until the job is complete, a stop signal, or a stop for credentials; returns
     /// the error that stopped it early, if any.
@@ -30,15 +35,31 @@ struct CopyLoop {
                     state.lapsesSeen = lease.lapseCount
                     try await dropClaimsNoLongerHeld(&state)
                 }
-                if state.pending.count < settings.concurrency {
+                let paused = control.isPaused
+                if paused != state.paused {
+                    state.paused = paused
+                    logger.info(
+                        paused
+                            ? "paused: finishing \(state.running) copies in flight, claiming nothing until resumed"
+                            : "resumed")
+                }
+                if paused {
+                    try await handBackPending(&state)
+                } else if state.pending.count < settings.concurrency {
                     try await claimMore(&state)
                 }
-                while state.running < concurrency.limit, let item = state.pending.popFirst() {
+                while !paused, state.running < limit, let item = state.pending.popFirst() {
                     state.start(item)
                     group.addTask { [copier] in (item, await copier.copy(item)) }
                 }
                 if state.running == 0 {
                     try await flush(&state, chargeRefusals: true)
+                    if paused {
+                        // The lease keeper goes on renewing the lease: a paused consumer
+                        // is not reaped, and holds nothing.
+                        try await Task.sleep(nanoseconds: 200_000_000)
+                        continue
+                    }
                     if try await idle(&state) { break }
                     continue
                 }
@@ -55,6 +76,16 @@ struct CopyLoop {
         if handedBack > 0 { logger.info("handed \(handedBack) unstarted claims back to their queues") }
         try await queue.leave()
         return state.stoppedBy
+    }
+
+    /// Paused: claims not started go back to their queues at once (the copies in flight
+    /// finish and are acknowledged as usual).
+    private func handBackPending(_ state: inout LoopState) async throws {
+        guard !state.pending.isEmpty else { return }
+        let items = Array(state.pending)
+        state.pending.removeAll()
+        let moved = try await queue.release(items)
+        logger.info("paused: handed \(moved) unstarted claims back to their queues")
     }
 
     private func claimMore(_ state: inout LoopState) async throws {
@@ -225,6 +256,7 @@ private struct LoopState {
     var nextPartition: Int
     var generation = 0
     var lapsesSeen = 0
+    var paused = false
 
     init(partitionCount: Int) {
         nextPartition = Int.random(in: 0..<max(1, partitionCount))

@@ -119,6 +119,7 @@ public final class Producer: Sendable {
         if position.isListed { return }
         let prefix = scheme.listingPrefix(of: partition)
         let retry = RetryPolicy(maxAttempts: 8)
+        let plan = ReadPlan(consumer: settings.consumer)
         while !stopSignal.isStopping {
             try await waitForRoom(in: partition)
             if stopSignal.isStopping { return }
@@ -130,7 +131,9 @@ public final class Producer: Sendable {
             }
             var names: [String] = []
             var changed: [String] = []
+            var sizes = PageSizes()
             for blob in page.blobs where scheme.partition(of: blob.name) == partition {
+                sizes.add(name: blob.name, size: blob.size, plan: plan)
                 // A blob without a Last-Modified is taken as changed: copying it again is
                 // safe, missing a change is not.
                 if let changedSince, (blob.lastModified ?? changedSince) >= changedSince {
@@ -141,7 +144,7 @@ public final class Producer: Sendable {
             }
             switch try await enqueue(
                 partition: partition, from: position.marker, next: page.nextMarker, names: names, changed: changed,
-                pass: pass, listedAt: page.date)
+                pass: pass, listedAt: page.date, sizes: sizes)
             {
             case .enqueued(let count, _):
                 counters.add(listed: names.count + changed.count, enqueued: count)
@@ -168,13 +171,13 @@ public final class Producer: Sendable {
     /// the page landed (the script never applies a page twice).
     private func enqueue(
         partition: String, from marker: String, next: String?, names: [String], changed: [String], pass: Int,
-        listedAt: Date?
+        listedAt: Date?, sizes: PageSizes
     ) async throws -> EnqueueResult {
         while true {
             do {
                 return try await store.enqueuePage(
                     producer: runID, partition: partition, from: marker, next: next, keys: names, changed: changed,
-                    pass: pass, listedAt: listedAt)
+                    pass: pass, listedAt: listedAt, sizes: sizes)
             } catch let error as BlobferryError where error.isRedisInterruption {
                 let position = try await store.listingPosition(of: partition)
                 let landed = next == nil ? position.isListed : position.marker == next
@@ -235,12 +238,19 @@ public final class Producer: Sendable {
         }
     }
 
-    /// Back-pressure: waits while the partition's queue is over its bound.
+    /// Back-pressure: waits while the partition's queue is over its bound, and while the
+    /// job is paused (`blobferry pause`: the cursors stay where the last page left them).
     private func waitForRoom(in partition: String) async throws {
         var pause: UInt64 = 200_000_000
-        while !stopSignal.isStopping,
-            try await store.queueLength(of: partition) >= settings.producer.maxQueuedPerPartition
-        {
+        var announced = false
+        while !stopSignal.isStopping {
+            if try await store.control().paused {
+                if !announced { logger.info("partition \(partition): job paused; listing waits for blobferry resume") }
+                announced = true
+                try await Task.sleep(nanoseconds: UInt64(LiveControl.pollSeconds * 1_000_000_000))
+                continue
+            }
+            guard try await store.queueLength(of: partition) >= settings.producer.maxQueuedPerPartition else { return }
             try await Task.sleep(nanoseconds: pause)
             pause = min(pause * 2, 2_000_000_000)
         }

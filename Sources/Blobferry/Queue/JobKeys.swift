@@ -21,6 +21,9 @@ public struct JobKeys: Sendable {
     public var reaped: String { base + "reaped" }
     /// HASH: key -> last error, for keys that exhausted their attempts.
     public var failed: String { base + "failed" }
+    /// SET: keys deleted from Azure after they were listed (the copy found no blob), until
+    /// a later pass copies them: the list `blobferry report` gives.
+    public var vanished: String { base + "vanished" }
     /// HASH: listed, skipped, enqueued, changed, copied, bytes, recopied, recopied_bytes, vanished, directory_markers,
     /// skipped_existing, failed, requeued, requeued_failed, skipped_at_claim, first_copy_ms,
     /// last_copy_ms.
@@ -30,7 +33,8 @@ public struct JobKeys: Sendable {
     /// HASH: `tokens`, `ms`: the request-rate bucket every consumer shares for one side
     /// (`azure` or `s3`), when a rate limit is set.
     public func rateBucket(_ side: String) -> String { base + "rate:" + side }
-    /// HASH: key -> attempts used so far (lease expiries and in-process retries).
+    /// HASH: key -> attempts used so far (lease expiries, refusals, and for a failed key the
+    /// claim that failed it); kept for failed keys until requeue-failed or a copy.
     public var attempts: String { base + "attempts" }
     /// SET: partitions fully listed in the current pass.
     public var listedPartitions: String { base + "listed" }
@@ -39,6 +43,11 @@ public struct JobKeys: Sendable {
     public var copyRate: String { base + "copy-rate" }
     /// HASH: partition -> keys listed in the current pass.
     public var listedCounts: String { base + "listed-count" }
+    /// HASH: what the current pass listed per partition, for `blobferry estimate`:
+    /// `bytes:<P>` (blob sizes), `names:<P>` (key bytes), `pages:<P>` (List Blobs calls),
+    /// `medium:<P>` (blobs larger than a consumer's first read, read in two GETs),
+    /// `large:<P>` (blobs above the multipart threshold) and `parts:<P>` (their parts).
+    public var listedSizes: String { base + "listed-size" }
     /// HASH: key -> partition, the claims of one consumer not yet acknowledged.
     public func inflight(_ consumer: String) -> String { base + "inflight:" + consumer }
     /// LIST: keys waiting to be copied (producer LPUSH, consumers RPOP).

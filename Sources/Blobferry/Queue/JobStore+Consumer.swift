@@ -101,7 +101,9 @@ extension JobStore {
     public func acknowledge(consumer: String, _ outcomes: [(ClaimedKey, CopyOutcome)]) async throws {
         guard !outcomes.isEmpty else { return }
         let keys = self.keys
-        var scriptKeys = ScriptKeys([keys.inflight(consumer), keys.stats, keys.failed, keys.attempts, keys.copyRate])
+        var scriptKeys = ScriptKeys([
+            keys.inflight(consumer), keys.stats, keys.failed, keys.attempts, keys.copyRate, keys.vanished,
+        ])
         var arguments: [RedisArgument] = []
         arguments.reserveCapacity(outcomes.count * 4)
         for (item, outcome) in outcomes {

@@ -51,7 +51,10 @@ extension JobStore {
         let now = ISO8601DateFormatter().string(from: Date())
         try await runIdempotent { connection in
             var commands: [[RedisArgument]] = [
-                ["DEL", RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts)],
+                [
+                    "DEL", RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
+                    RedisArgument(keys.listedSizes),
+                ],
                 ["HSET", RedisArgument(keys.stats), "listed", "0", "enqueued", "0", "skipped", "0", "changed", "0"],
             ]
             for partition in scheme.partitions {
@@ -93,7 +96,7 @@ extension JobStore {
     /// or after the previous pass's start.
     public func enqueuePage(
         producer: String, partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String],
-        changed: [String] = [], pass: Int = 1, listedAt: Date? = nil
+        changed: [String] = [], pass: Int = 1, listedAt: Date? = nil, sizes: PageSizes = PageSizes()
     ) async throws -> EnqueueResult {
         let listedSeconds = listedAt.map { String(Int64($0.timeIntervalSince1970.rounded(.down))) } ?? ""
         let keys = self.keys
@@ -105,12 +108,14 @@ extension JobStore {
                     RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
                     RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
                     RedisArgument(keys.producerLease), RedisArgument(keys.changed(partition)),
-                    RedisArgument(keys.meta),
+                    RedisArgument(keys.meta), RedisArgument(keys.listedSizes),
                 ],
                 arguments: [
                     RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? ""),
                     RedisArgument(producer), RedisArgument(Self.azureStartField(pass: pass)),
-                    RedisArgument(listedSeconds), RedisArgument(changed.count),
+                    RedisArgument(listedSeconds), RedisArgument(changed.count), RedisArgument(sizes.bytes),
+                    RedisArgument(sizes.nameBytes), RedisArgument(sizes.medium), RedisArgument(sizes.large),
+                    RedisArgument(sizes.parts),
                 ] + changed.map { RedisArgument($0) } + pageKeys.map { RedisArgument($0) })
         }
         let values = try reply.decodeArray("enqueuePage script")

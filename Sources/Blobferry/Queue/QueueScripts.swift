@@ -62,7 +62,8 @@ enum QueueScripts {
             redis.call('LPUSH', queue, key)
             return 1
           end
-          redis.call('HDEL', attempts_hash, key)
+          -- The attempts stay beside the failure (`blobferry report` shows them);
+          -- requeue-failed and a later copy forget them.
           local why = reason or ('claimed ' .. attempts .. ' times by consumers that stopped heartbeating')
           return redis.call('HSET', failed_hash, key, why) == 1 and 2 or 0
         end
@@ -79,11 +80,13 @@ enum QueueScripts {
     /// A cursor elsewhere (a write Redis lost in a restart, since only one producer holds
     /// the lease) is returned for the producer to resume from. The page's Azure `Date` is
     /// kept in `meta` (the earliest of the pass wins): the next pass's delta threshold.
+    /// The page's sizes go to the listed-size hash (`blobferry estimate`).
     /// KEYS: queue, done, cursor, stats, listed set, listed counts, producer lease, changed
-    /// set, meta.
+    /// set, meta, listed sizes.
     /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page),
     /// producer run id, meta field of this pass's Azure start, the page's Azure date
-    /// (seconds since the epoch, "" = unknown), c, keys... (the first c changed in Azure
+    /// (seconds since the epoch, "" = unknown), c, the page's blob bytes, key bytes,
+    /// medium blobs, large blobs, their parts, then keys... (the first c changed in Azure
     /// since the previous pass's start).
     /// Returns {1, enqueued, queue length}, or {0, the cursor Redis has}; an error if this
     /// producer no longer holds the lease.
@@ -93,16 +96,20 @@ enum QueueScripts {
           return redis.error_reply('LEASELOST this producer no longer holds the producer lease of the job')
         end
         local changedCount, listedAt = tonumber(ARGV[7]), ARGV[6]
-        if not changedCount or changedCount < 0 or changedCount > #ARGV - 7 or ARGV[5] == ''
+        local sizes = {bytes = ARGV[8], names = ARGV[9], medium = ARGV[10], large = ARGV[11], parts = ARGV[12]}
+        for _, value in pairs(sizes) do
+          if not tonumber(value) then return redis.error_reply('ERR enqueuePage: malformed arguments') end
+        end
+        if not changedCount or changedCount < 0 or changedCount > #ARGV - 12 or ARGV[5] == ''
           or (listedAt ~= '' and not tonumber(listedAt)) then
           return redis.error_reply('ERR enqueuePage: malformed arguments')
         end
         local current = redis.call('GET', KEYS[3]) or ''
         if current ~= ARGV[2] then return {0, current} end
         local started = tonumber(redis.call('HGET', KEYS[9], ARGV[5]) or '')
-        local listed = #ARGV - 7
+        local listed = #ARGV - 12
         local fresh, recopy = {}, {}
-        for i = 8, #ARGV, 1000 do
+        for i = 13, #ARGV, 1000 do
           local last = math.min(i + 999, #ARGV)
           local batch = {}
           for j = i, last do batch[#batch + 1] = ARGV[j] end
@@ -110,7 +117,7 @@ enum QueueScripts {
           for j = 1, #batch do
             if seen[j] == 0 then
               fresh[#fresh + 1] = batch[j]
-            elseif i + j - 1 <= 7 + changedCount then
+            elseif i + j - 1 <= 12 + changedCount then
               recopy[#recopy + 1] = batch[j]
             end
           end
@@ -137,6 +144,10 @@ enum QueueScripts {
         redis.call('HINCRBY', KEYS[4], 'changed', #recopy)
         redis.call('HINCRBY', KEYS[4], 'skipped', listed - #fresh - #recopy)
         redis.call('HINCRBY', KEYS[6], ARGV[1], listed)
+        for name, value in pairs(sizes) do
+          if tonumber(value) ~= 0 then redis.call('HINCRBY', KEYS[10], name .. ':' .. ARGV[1], value) end
+        end
+        redis.call('HINCRBY', KEYS[10], 'pages:' .. ARGV[1], 1)
         return {1, #fresh + #recopy, redis.call('LLEN', KEYS[1])}
         """)
 
@@ -225,8 +236,10 @@ enum QueueScripts {
     /// blob counts only from the consumer that still holds the claim: a consumer that lost
     /// its lease reports on a key that is back in a queue or in other hands, and a failure
     /// never lands for a key already done.
+    /// A vanished key is remembered in the vanished set (until a later pass copies it); a
+    /// failure counts one more attempt beside the key (the claim that failed).
     /// KEYS: this consumer's inflight hash, stats, failed, attempts, the copy-rate ring,
-    /// then done and changed set of each partition involved.
+    /// the vanished set, then done and changed set of each partition involved.
     /// ARGV: groups of four: outcome (copied|vanished|marker|existing|failed), key, index of
     /// the key's done set in KEYS (its changed set follows it), detail (bytes for copied,
     /// reason for failed, "" otherwise).
@@ -234,8 +247,8 @@ enum QueueScripts {
         """
         if #ARGV % 4 ~= 0 then return redis.error_reply('ERR acknowledge: malformed arguments') end
         for i = 1, #ARGV, 4 do
-          key_at(ARGV[i + 2], 6)
-          key_at(ARGV[i + 2] + 1, 7)
+          key_at(ARGV[i + 2], 7)
+          key_at(ARGV[i + 2] + 1, 8)
           local outcome = ARGV[i]
           if outcome == 'copied' then
             if not tonumber(ARGV[i + 3]) then error('blobferry: copied without a byte count') end
@@ -261,18 +274,23 @@ enum QueueScripts {
             end
             if redis.call('HDEL', KEYS[3], key) == 1 then failed = failed - 1 end
             redis.call('HDEL', KEYS[4], key)
+            redis.call('SREM', KEYS[6], key)
           elseif owned then
             if outcome ~= 'failed' then redis.call('SREM', changed, key) end
+            local keepAttempts = false
             if outcome == 'vanished' then
               vanished = vanished + 1
+              redis.call('SADD', KEYS[6], key)
             elseif outcome == 'marker' then
               markers = markers + 1
             elseif outcome == 'existing' then
               existing = existing + 1
             elseif redis.call('SISMEMBER', done, key) == 0 or redis.call('SISMEMBER', changed, key) == 1 then
               if redis.call('HSET', KEYS[3], key, detail) == 1 then failed = failed + 1 end
+              redis.call('HINCRBY', KEYS[4], key, 1)
+              keepAttempts = true
             end
-            redis.call('HDEL', KEYS[4], key)
+            if not keepAttempts then redis.call('HDEL', KEYS[4], key) end
           end
         end
         if copied > 0 then

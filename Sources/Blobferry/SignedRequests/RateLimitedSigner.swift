@@ -17,26 +17,35 @@ struct RateLimitedSigner: RequestSigner {
 /// One side's request-rate limit, shared through a token bucket in Redis (the
 /// `takeTokens` script). Tokens are taken in batches of about a fiftieth of a second's
 /// worth, so the limit costs one Redis round trip per batch, not per request; what one
-/// process holds unused at most is that batch.
+/// process holds unused at most is that batch. A live limit (`blobferry limits`, read from
+/// `control`) overrides the configured rate while it is set; with neither, requests pass.
 actor SharedRateLimit {
     private let store: JobStore
     private let side: String
-    private let rate: Double
-    private let batch: Int
-    private let burst: Int
+    private let configured: Double
+    private let control: LiveControl?
     private var tokens = 0
 
-    init(store: JobStore, side: String, requestsPerSecond rate: Double) {
+    init(store: JobStore, side: String, requestsPerSecond rate: Double, control: LiveControl? = nil) {
         self.store = store
         self.side = side
-        self.rate = rate
-        batch = max(1, min(64, Int(rate / 50)))
-        burst = max(batch, Int(rate / 10))
+        self.configured = rate
+        self.control = control
+    }
+
+    /// The rate in force now: the live limit of this side, else the setting (0 = none).
+    private var rate: Double {
+        let live = control?.current
+        return (side == "azure" ? live?.sourceRequestsPerSecond : live?.destinationRequestsPerSecond) ?? configured
     }
 
     /// Waits until this process may send one more request.
     func admit() async throws {
         while tokens == 0 {
+            let rate = self.rate
+            guard rate > 0 else { return }
+            let batch = max(1, min(64, Int(rate / 50)))
+            let burst = max(batch, Int(rate / 10))
             let (granted, wait) = try await store.takeRequestTokens(
                 side: side, perSecond: rate, burst: burst, wanted: batch)
             // Another caller may have refilled while this one waited for Redis (actor

@@ -16,6 +16,7 @@ extension JobStatus {
         "blobferry_job_consumers": (.gauge, "Consumer runs holding a lease."),
         "blobferry_job_complete": (.gauge, "1 once listing finished and nothing is queued or in flight."),
         "blobferry_job_partition_queued": (.gauge, "Keys waiting in one partition's queue."),
+        "blobferry_job_paused": (.gauge, "1 while the job is paused (blobferry pause)."),
     ]
 
     /// The Prometheus text of this snapshot, every series labelled with the job.
@@ -26,6 +27,7 @@ extension JobStatus {
             ("blobferry_job_in_flight", inflight), ("blobferry_job_copied", copied), ("blobferry_job_bytes", bytes),
             ("blobferry_job_failed", failed), ("blobferry_job_vanished", vanished),
             ("blobferry_job_consumers", consumers), ("blobferry_job_complete", complete ? 1 : 0),
+            ("blobferry_job_paused", paused ? 1 : 0),
         ]
         var byName: [String: [String]] = [:]
         for (name, value) in totals { byName[name] = ["\(name)\(label) \(value)"] }

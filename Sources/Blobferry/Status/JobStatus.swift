@@ -54,11 +54,37 @@ public struct JobStatus: Codable, Sendable, Equatable {
     /// the last minute.
     public var etaSeconds: Double?
     public var complete: Bool
+    /// `blobferry pause` is in force: consumers claim nothing, the producer lists nothing.
+    public var paused: Bool = false
+    /// Live limits set with `blobferry limits` (absent ones: the settings apply).
+    public var limits: Limits = Limits()
     public var partitions: [Partition]
+
+    /// The live limits as `status --json` shows them (null when not set).
+    public struct Limits: Codable, Sendable, Equatable {
+        public var concurrency: Int?
+        public var sourceRequestsPerSecond: Double?
+        public var destinationRequestsPerSecond: Double?
+        public var bandwidth: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case concurrency, bandwidth
+            case sourceRequestsPerSecond = "source_requests_per_second"
+            case destinationRequestsPerSecond = "destination_requests_per_second"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(concurrency, forKey: .concurrency)
+            try container.encode(sourceRequestsPerSecond, forKey: .sourceRequestsPerSecond)
+            try container.encode(destinationRequestsPerSecond, forKey: .destinationRequestsPerSecond)
+            try container.encode(bandwidth, forKey: .bandwidth)
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case job, producer, pass, listed, skipped, queued, inflight, copied, bytes, failed, vanished, requeued
-        case consumers, rate, complete, partitions
+        case consumers, rate, complete, partitions, paused, limits
         case etaSeconds = "eta_seconds"
         case directoryMarkers = "directory_markers"
         case skippedExisting = "skipped_existing"
@@ -73,7 +99,9 @@ extension JobStore {
     /// the consumers decide with, per-partition rows in one pipelined round trip.
     public func status(job: String) async throws -> JobStatus {
         let keys = self.keys
-        let meta = JobMeta(fields: try await metaFields())
+        let metaHash = try await metaFields()
+        let meta = JobMeta(fields: metaHash)
+        let control = JobControl(meta: metaHash)
         let partitions = try PartitionScheme(parsing: meta.partitions).partitions
         let (progress, recentRate) = try await progressAndRate(partitions: partitions)
         return try await runIdempotent { connection in
@@ -117,7 +145,11 @@ extension JobStore {
                 consumers: consumers, rate: (rate * 10).rounded() / 10,
                 ratePerSecond1m: (recentRate * 10).rounded() / 10,
                 etaSeconds: progress.producerState != .listing && recentRate > 0 ? Double(pending) / recentRate : nil,
-                complete: progress.isComplete, partitions: rows)
+                complete: progress.isComplete, paused: control.paused,
+                limits: JobStatus.Limits(
+                    concurrency: control.concurrency, sourceRequestsPerSecond: control.sourceRequestsPerSecond,
+                    destinationRequestsPerSecond: control.destinationRequestsPerSecond, bandwidth: control.bandwidth),
+                partitions: rows)
         }
     }
 

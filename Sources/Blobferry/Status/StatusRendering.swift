@@ -35,6 +35,11 @@ extension JobStatus {
         lines.append(
             "rate \(String(format: "%.1f", ratePerSecond1m)) objects/s over the last minute (\(String(format: "%.1f", rate)) since the first copy)  ETA \(eta)"
         )
+        if paused { lines.append("PAUSED: consumers claim nothing and the producer lists nothing (blobferry resume)") }
+        let live = JobControl(
+            concurrency: limits.concurrency, sourceRequestsPerSecond: limits.sourceRequestsPerSecond,
+            destinationRequestsPerSecond: limits.destinationRequestsPerSecond, bandwidth: limits.bandwidth)
+        if live.hasLimits { lines.append("live limits: \(live.limitsText) (blobferry limits --clear)") }
         let shown = partitions.filter { allPartitions || $0.queued > 0 || $0.done > 0 || $0.listed > 0 }
         if !shown.isEmpty {
             lines.append("")

@@ -14,11 +14,11 @@ public enum Runtime {
         return logger
     }
 
-    /// `store`: the job's Redis, for the shared request-rate limit when one is set. With no
-    /// key or SAS, finds an Entra ID token (see `AzureTokenChain`) and fetches it once so a
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set (or can be
+    /// set live: `control`, a consumer's). With no key or SAS, finds an Entra ID token (see `AzureTokenChain`) and fetches it once so a
     /// failing source stops the start with one line (exit 3); logs which source it used.
     public static func azureClient(
-        settings: Settings, http: HTTPEngine, store: JobStore? = nil, logger: Logger,
+        settings: Settings, http: HTTPEngine, store: JobStore? = nil, control: LiveControl? = nil, logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> AzureBlobClient {
         let signer: any RequestSigner
@@ -41,14 +41,17 @@ public enum Runtime {
         logProxy("Azure", endpoint: settings.sourceEndpoint, http: http, logger: logger)
         return try AzureBlobClient(
             endpoint: settings.sourceEndpoint, container: settings.source.container,
-            signer: limited(signer, side: "azure", rate: settings.source.requestsPerSecond, store: store), http: http)
+            signer: limited(
+                signer, side: "azure", rate: settings.source.requestsPerSecond, store: store, control: control),
+            http: http)
     }
 
-    /// `store`: the job's Redis, for the shared request-rate limit when one is set. Finds the
+    /// `store`: the job's Redis, for the shared request-rate limit when one is set (or can be
+    /// set live: `control`, a consumer's). Finds the
     /// credentials (see `AWSCredentialChain`), fetches them once so a failing source stops
     /// the start with one line (exit 3), and logs which source it used.
     public static func s3Client(
-        settings: Settings, http: HTTPEngine, store: JobStore? = nil, logger: Logger,
+        settings: Settings, http: HTTPEngine, store: JobStore? = nil, control: LiveControl? = nil, logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> S3Client {
         let destination = settings.destination
@@ -66,7 +69,7 @@ public enum Runtime {
         )
         let signer = limited(
             RefreshingSigV4Signer(credentials: provider, region: destination.region, service: "s3"), side: "s3",
-            rate: destination.requestsPerSecond, store: store)
+            rate: destination.requestsPerSecond, store: store, control: control)
         return try S3Client(
             endpoint: destination.endpoint, region: destination.region, bucket: destination.bucket,
             addressing: destination.addressing, signer: signer, http: http,
@@ -80,12 +83,12 @@ public enum Runtime {
         logger.info("\(side) requests through the proxy \(HTTPProxies.redacted(proxy))\(exceptions)")
     }
 
-    private static func limited(_ signer: any RequestSigner, side: String, rate: Double, store: JobStore?)
-        -> any RequestSigner
-    {
-        guard let store, rate > 0 else { return signer }
+    private static func limited(
+        _ signer: any RequestSigner, side: String, rate: Double, store: JobStore?, control: LiveControl?
+    ) -> any RequestSigner {
+        guard let store, rate > 0 || control != nil else { return signer }
         return RateLimitedSigner(
-            limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate), inner: signer)
+            limit: SharedRateLimit(store: store, side: side, requestsPerSecond: rate, control: control), inner: signer)
     }
 
     /// `caBundle`: the `ca_bundle` setting (empty: `SSL_CERT_FILE` or the system's store).

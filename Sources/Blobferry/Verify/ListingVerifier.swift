@@ -40,15 +40,6 @@ public struct VerifyDifference: Sendable, Equatable {
         }
         return "\(label): \(name.escapedForDisplay)" + (detail.isEmpty ? "" : " (\(detail.escapedForDisplay))")
     }
-
-    /// One JSON object per line in the report file: any name survives, and `jq` reads it.
-    public var jsonLine: String {
-        let fields = ["kind": kind.rawValue, "name": name, "detail": detail]
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
-            return "{\"kind\":\"\(kind.rawValue)\"}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
 }
 
 /// What a verification found, as counts (the differences themselves went to the sink).
