@@ -192,7 +192,8 @@ struct HTTPEngineTLSSessionTests {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<parallel {
                 group.addTask {
-                    try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/\(1000 + index)"))).status
+                    try await engine.execute(HTTPRequest(method: "GET", url: server.url("/slow/\(1000 + index)")))
+                        .status
                 }
             }
             for try await status in group { #expect(status == 200) }
