@@ -13,7 +13,8 @@ struct BlobferryCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ProducerCommand.self, ConsumerCommand.self, StatusCommand.self, VerifyCommand.self,
-            RequeueFailedCommand.self, ResetCommand.self, ExporterCommand.self,
+            RequeueFailedCommand.self, ResetCommand.self, ExporterCommand.self, DeletedCommand.self,
+            DeleteRemovedCommand.self,
         ])
 }
 

@@ -65,6 +65,8 @@ public final class Consumer: Sendable {
                 partSize: settings.consumer.partSize),
             logger: logger, objectHeaders: settings.destination.objectHeaders,
             overwrite: settings.destination.overwrite != "never")
+        copier.storageClassByTier = settings.destination.storageClassesByTier
+        copier.copyTags = settings.destination.copyTags
         if settings.consumer.bandwidth > 0 {
             copier.bandwidth = ByteRate(bytesPerSecond: settings.consumer.bandwidth)
         }
