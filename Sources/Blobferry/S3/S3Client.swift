@@ -88,9 +88,10 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// An object's bytes (verification and tests).
-    public func getObject(key: String) async throws -> [UInt8] {
-        try await send("GET", key: key, operation: "GetObject").body
+    /// An object's bytes, or the bytes `range` (inclusive) of it (verification and tests).
+    public func getObject(key: String, range: ClosedRange<Int>? = nil) async throws -> [UInt8] {
+        let headers = range.map { [HTTPHeader("Range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
+        return try await send("GET", key: key, headers: headers, operation: "GetObject").body
     }
 
     /// An object's MD5 and size, hashed as the body streams in (verify never holds a body,
