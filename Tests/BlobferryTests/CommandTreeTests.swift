@@ -9,7 +9,9 @@ import Testing
 /// options, same behaviour, same exit codes.
 @Suite(.serialized)
 struct CommandTreeTests {
-    static let subcommands = ["producer", "consumer", "status", "verify", "requeue-failed", "reset"]
+    static let subcommands = [
+        "producer", "consumer", "status", "verify", "requeue-failed", "reset", "deleted", "delete-removed",
+    ]
 
     /// Runs an executable without any blobferry setting in its environment.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {

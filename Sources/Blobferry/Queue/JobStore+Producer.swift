@@ -57,8 +57,10 @@ extension JobStore {
             for partition in scheme.partitions {
                 commands.append(["DEL", RedisArgument(keys.cursor(partition))])
                 // What the pass does not list of what is done now was deleted in Azure.
+                // (COPY leaves the target alone when the done set does not exist: DEL first.)
+                commands.append(["DEL", RedisArgument(keys.unseen(partition))])
                 commands.append([
-                    "SUNIONSTORE", RedisArgument(keys.unseen(partition)), RedisArgument(keys.done(partition)),
+                    "COPY", RedisArgument(keys.done(partition)), RedisArgument(keys.unseen(partition)),
                 ])
             }
             var fields = wanted.bindingFields()
