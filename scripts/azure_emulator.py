@@ -1098,8 +1098,9 @@ class Handlers:
         blob.blocks = blocks
         return self._store_blob(request, blob)
 
-    def set_blob_metadata(self, request: Request) -> Response:
-        metadata = request_metadata(request)
+    def _update_blob(self, request: Request, conditional: bool, **changes) -> Blob:
+        """Replaces some properties of an existing blob (Set Blob Metadata, Tier, Tags);
+        `conditional`: If-Match / If-None-Match apply."""
         with self.store.lock:
             container = self.store.container(request.container)
             blob = container.get(request.blob)
@@ -1107,9 +1108,15 @@ class Handlers:
                 raise blob_not_found()
             if container.read_only:
                 raise read_only_error()
-            check_conditions(request, blob.etag, is_read=False)
-            updated = dataclasses.replace(blob, metadata=metadata, etag=new_etag(), last_modified=time.time())
+            if conditional:
+                check_conditions(request, blob.etag, is_read=False)
+            updated = dataclasses.replace(blob, **changes)
             container.put(request.blob, updated)
+        return updated
+
+    def set_blob_metadata(self, request: Request) -> Response:
+        metadata = request_metadata(request)
+        updated = self._update_blob(request, True, metadata=metadata, etag=new_etag(), last_modified=time.time())
         return Response(200, {"ETag": f'"{updated.etag}"', "Last-Modified": http_date(updated.last_modified)})
 
     TIERS = ("Hot", "Cool", "Cold", "Archive")
@@ -1120,14 +1127,7 @@ class Handlers:
         tier = request.header("x-ms-access-tier")
         if tier not in self.TIERS:
             raise StorageError(400, "InvalidHeaderValue", f"The value for x-ms-access-tier ('{tier}') is not valid.")
-        with self.store.lock:
-            container = self.store.container(request.container)
-            blob = container.get(request.blob)
-            if blob is None:
-                raise blob_not_found()
-            if container.read_only:
-                raise read_only_error()
-            container.put(request.blob, dataclasses.replace(blob, access_tier=tier))
+        self._update_blob(request, False, access_tier=tier)
         return Response(200, {})
 
     _TAG_PAIR = re.compile(r"<Tag>\s*<Key>([^<]*)</Key>\s*<Value>([^<]*)</Value>\s*</Tag>")
@@ -1144,14 +1144,7 @@ class Handlers:
                                   for k, v in pairs):
             raise StorageError(400, "InvalidTag", "The tags specified are invalid. It contains characters "
                                "that are not permitted or too many tags.")
-        with self.store.lock:
-            container = self.store.container(request.container)
-            blob = container.get(request.blob)
-            if blob is None:
-                raise blob_not_found()
-            if container.read_only:
-                raise read_only_error()
-            container.put(request.blob, dataclasses.replace(blob, tags=dict(pairs)))
+        self._update_blob(request, False, tags=dict(pairs))
         return Response(204, {})
 
     def get_blob_tags(self, request: Request) -> Response:

@@ -5,6 +5,14 @@ import Foundation
 // `blobferry deleted` and `blobferry delete-removed`: blobs deleted in Azure since they
 // were copied, as the last completed pass found them.
 
+/// The job's deleted sets, as both commands read them.
+private func sourceDeletions(_ settings: Settings) throws -> SourceDeletions {
+    let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
+    return SourceDeletions(
+        store: try JobStore(settings: settings, logger: logger), destinationPrefix: settings.destination.prefix,
+        logger: logger)
+}
+
 /// `blobferry deleted`: lists the keys the last completed pass did not find in Azure.
 struct DeletedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,10 +33,7 @@ struct DeletedCommand: AsyncParsableCommand {
         try await runReportingErrors("blobferry deleted") {
             let settings = try common.settings()
             try settings.validate(for: .admin)
-            let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
-            let deletions = SourceDeletions(
-                store: try JobStore(settings: settings, logger: logger),
-                destinationPrefix: settings.destination.prefix, logger: logger)
+            let deletions = try sourceDeletions(settings)
             let file = try output.map { try DeletedListFile(path: $0) }
             var count = 0
             try await deletions.forEach { names, partition in
@@ -72,9 +77,7 @@ struct DeleteRemovedCommand: AsyncParsableCommand {
             let settings = try common.settings()
             try settings.validate(for: .consumer)
             let logger = Runtime.logger(label: "blobferry", level: settings.logLevel)
-            let deletions = SourceDeletions(
-                store: try JobStore(settings: settings, logger: logger),
-                destinationPrefix: settings.destination.prefix, logger: logger)
+            let deletions = try sourceDeletions(settings)
             let target = "s3://\(settings.destination.bucket)/\(settings.destination.prefix)"
             guard apply else {
                 var count = 0

@@ -29,6 +29,18 @@ struct ObjectPropertiesTests {
     ]
     static let metadata = ["Owner": "ops", "x_trace": "a-b_c"]
 
+    /// A new bucket on moto (exact AWS semantics for storage headers): its client,
+    /// endpoint and name.
+    func motoBucket(_ harness: MigrationHarness, _ label: String) async throws -> (S3Client, String, String) {
+        let endpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
+        let bucket = "bf-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+        let moto = try S3Client(
+            endpoint: endpoint, region: "us-east-1", bucket: bucket,
+            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
+        try await moto.createBucket()
+        return (moto, endpoint, bucket)
+    }
+
     /// head_object through boto3 (SigV4, path style), as JSON.
     func botoHead(_ harness: MigrationHarness, key: String) throws -> [String: Any] {
         try botoHead(
@@ -50,22 +62,24 @@ struct ObjectPropertiesTests {
                 "ContentDisposition", "CacheControl", "Metadata", "ContentLength", "ETag", "StorageClass",
                 "ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled"]}))
             """
+        let data = try runPython(
+            script, key, environment: ["EP": endpoint, "AK": accessKey, "SK": secretKey, "BUCKET": bucket])
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// Runs a Python script with `argument` and these variables; its stdout.
+    func runPython(_ script: String, _ argument: String, environment extra: [String: String]) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, key]
-        var environment = ProcessInfo.processInfo.environment
-        environment["EP"] = endpoint
-        environment["AK"] = accessKey
-        environment["SK"] = secretKey
-        environment["BUCKET"] = bucket
-        process.environment = environment
+        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, argument]
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "boto3 head_object failed")
-        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        #expect(process.terminationStatus == 0, "python \(script.prefix(200)) failed")
+        return data
     }
 
     /// Done when: an object copied from a blob with every property and metadata set reads
@@ -222,12 +236,7 @@ struct ObjectPropertiesTests {
     @Test(arguments: ["AES256", "aws:kms"])
     func storageSettingsReachEveryObjectAndNeverOverwrites(sse: String) async throws {
         let harness = try await MigrationHarness(name: "storage")
-        let motoEndpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
-        let bucket = "bf-storage-\(UUID().uuidString.prefix(8).lowercased())"
-        let moto = try S3Client(
-            endpoint: motoEndpoint, region: "us-east-1", bucket: bucket,
-            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
-        try await moto.createBucket()
+        let (moto, motoEndpoint, bucket) = try await motoBucket(harness, "storage")
         var destination = DestinationSettings()
         destination.storageClass = "STANDARD_IA"
         destination.sse = sse
@@ -291,12 +300,7 @@ struct ObjectPropertiesTests {
     @Test func tierMappingAndTagsReachTheObject() async throws {
         let emulator = try AzureEmulatorProcess()
         let harness = try await MigrationHarness(name: "tiers", emulator: emulator)
-        let motoEndpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
-        let bucket = "bf-tiers-\(UUID().uuidString.prefix(8).lowercased())"
-        let moto = try S3Client(
-            endpoint: motoEndpoint, region: "us-east-1", bucket: bucket,
-            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
-        try await moto.createBucket()
+        let (moto, motoEndpoint, bucket) = try await motoBucket(harness, "tiers")
         var destination = DestinationSettings()
         destination.storageClass = "ONEZONE_IA"
         destination.storageClassByTier = "Cool=STANDARD_IA, cold=GLACIER_IR"
@@ -346,19 +350,7 @@ struct ObjectPropertiesTests {
             t = s3.get_object_tagging(Bucket=os.environ["BUCKET"], Key=sys.argv[1])
             print(json.dumps({p["Key"]: p["Value"] for p in t["TagSet"]}))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, key]
-        var environment = ProcessInfo.processInfo.environment
-        environment["EP"] = endpoint
-        environment["BUCKET"] = bucket
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "boto3 get_object_tagging failed")
+        let data = try runPython(script, key, environment: ["EP": endpoint, "BUCKET": bucket])
         return (try JSONSerialization.jsonObject(with: data) as? [String: String]) ?? [:]
     }
 
