@@ -323,8 +323,10 @@ import Testing
 
     // MARK: enqueuePage and requeueFailed
 
+    // The enqueue tests hold the producer lease for 600 s: under a full `make test` on a
+    // loaded 2-core machine one of them took 37 s and lost a 30 s lease.
     @Test func enqueuePageSkipsDoneKeysAndNeverAppliesAPageTwice() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         try await redis("SADD", keys.done("A"), "old")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["old", "new1", "new2"])
@@ -347,7 +349,7 @@ import Testing
     /// changed set), drops an unchanged done key, and keeps the earliest page `Date` of the
     /// pass in meta.
     @Test func enqueuePagePushesChangedDoneKeysAndKeepsThePassStart() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         try await redis("SADD", keys.done("A"), "same", "edited")
         let first = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m1", keys: ["same", "new"],
@@ -378,7 +380,7 @@ import Testing
         let scheme = try PartitionScheme(parsing: settings.producer.partitions)
         let first = try await store.beginListing(settings: settings, scheme: scheme)
         #expect(first.pass == 1 && !first.resumed && first.changedSince == nil)
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         _ = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: "m", keys: ["Ax"], pass: 1,
             listedAt: Date(timeIntervalSince1970: 1_700_000_000))
@@ -405,7 +407,7 @@ import Testing
         try await redis("SADD", keys.done("b"), "bgone")
         _ = try await store.beginListing(settings: settings, scheme: scheme)
         #expect(try await members(keys.unseen("A")) == ["Akept", "Achanged", "Agone1", "Agone2"])
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         _ = try await store.enqueuePage(
             producer: "producer#1", partition: "A", from: "", next: nil, keys: ["Akept", "Anew"],
             changed: ["Achanged"], pass: 2)
@@ -435,7 +437,7 @@ import Testing
     }
 
     @Test func enqueuePageRefusesAChangedCountBeyondTheKeys() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         await #expect(throws: (any Error).self) {
             try await store.run { connection in
                 try connection.evalScript(
