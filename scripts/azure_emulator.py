@@ -24,8 +24,10 @@ azure-storage-blob SDK in scripts/tests/test_azure_emulator.py):
   the service computes and stores it, like Azure), Put Block / Put Block List (no stored
   MD5 unless x-ms-blob-content-md5 is sent, like Azure), Get Blob (Range / x-ms-range ->
   206 + Content-Range, 416 InvalidRange), Get Blob Properties, Set Blob Metadata, Set Blob
-  Tier (Hot / Cool / Cold / Archive; Get Blob of an archived blob -> 409 BlobArchived),
-  Delete. Content-Type/-Encoding/-Language/-Disposition and Cache-Control are stored and
+  Tier (Hot / Cool / Cold / Archive; Get Blob of an archived blob -> 409 BlobArchived;
+  x-ms-access-tier comes with Get Blob Properties and List Blobs, not with Get Blob, as in
+  Azure), Set Blob Tags / Get Blob Tags (comp=tags; Get Blob and Get Blob Properties
+  return x-ms-tag-count when a blob has tags, as Azure does), Delete. Content-Type/-Encoding/-Language/-Disposition and Cache-Control are stored and
   returned as sent (bodies are never encoded or decoded).
   If-Match / If-None-Match on reads and writes.
 - List Blobs: prefix, delimiter, marker / NextMarker (opaque), maxresults (default and cap
@@ -199,6 +201,7 @@ class Blob:
     content_md5: Optional[bytes] = None
     metadata: Dict[str, str] = dataclasses.field(default_factory=dict)
     access_tier: str = ""  # empty: inferred Hot (the account default), as Azure reports it
+    tags: Dict[str, str] = dataclasses.field(default_factory=dict)  # blob index tags
     etag: str = dataclasses.field(default_factory=new_etag)
     last_modified: float = dataclasses.field(default_factory=time.time)
     created: float = dataclasses.field(default_factory=time.time)
@@ -504,6 +507,8 @@ OPERATIONS = {
     "PutBlockList": Operation("PutBlockList", "put_block_list", "cw", "o", True),
     "SetBlobMetadata": Operation("SetBlobMetadata", "set_blob_metadata", "w", "o", True),
     "SetBlobTier": Operation("SetBlobTier", "set_blob_tier", "w", "o", True),
+    "SetBlobTags": Operation("SetBlobTags", "set_blob_tags", "t", "o", True),
+    "GetBlobTags": Operation("GetBlobTags", "get_blob_tags", "t", "o", True),
     "GetBlob": Operation("GetBlob", "get_blob", "r", "o", True),
     "GetBlobProperties": Operation("GetBlobProperties", "blob_properties", "r", "o", True),
     "DeleteBlob": Operation("DeleteBlob", "delete_blob", "d", "o", True),
@@ -528,7 +533,7 @@ def classify(method: str, container: str, blob: str, query: Dict[str, str]) -> O
     else:
         key = {("PUT", ""): "PutBlob", ("PUT", "block"): "PutBlock",
                ("PUT", "blocklist"): "PutBlockList", ("PUT", "metadata"): "SetBlobMetadata",
-               ("PUT", "tier"): "SetBlobTier",
+               ("PUT", "tier"): "SetBlobTier", ("PUT", "tags"): "SetBlobTags", ("GET", "tags"): "GetBlobTags",
                ("GET", ""): "GetBlob", ("HEAD", ""): "GetBlobProperties",
                ("DELETE", ""): "DeleteBlob"}.get((method, comp))
         if key:
@@ -1093,8 +1098,9 @@ class Handlers:
         blob.blocks = blocks
         return self._store_blob(request, blob)
 
-    def set_blob_metadata(self, request: Request) -> Response:
-        metadata = request_metadata(request)
+    def _update_blob(self, request: Request, conditional: bool, **changes) -> Blob:
+        """Replaces some properties of an existing blob (Set Blob Metadata, Tier, Tags);
+        `conditional`: If-Match / If-None-Match apply."""
         with self.store.lock:
             container = self.store.container(request.container)
             blob = container.get(request.blob)
@@ -1102,9 +1108,15 @@ class Handlers:
                 raise blob_not_found()
             if container.read_only:
                 raise read_only_error()
-            check_conditions(request, blob.etag, is_read=False)
-            updated = dataclasses.replace(blob, metadata=metadata, etag=new_etag(), last_modified=time.time())
+            if conditional:
+                check_conditions(request, blob.etag, is_read=False)
+            updated = dataclasses.replace(blob, **changes)
             container.put(request.blob, updated)
+        return updated
+
+    def set_blob_metadata(self, request: Request) -> Response:
+        metadata = request_metadata(request)
+        updated = self._update_blob(request, True, metadata=metadata, etag=new_etag(), last_modified=time.time())
         return Response(200, {"ETag": f'"{updated.etag}"', "Last-Modified": http_date(updated.last_modified)})
 
     TIERS = ("Hot", "Cool", "Cold", "Archive")
@@ -1115,15 +1127,31 @@ class Handlers:
         tier = request.header("x-ms-access-tier")
         if tier not in self.TIERS:
             raise StorageError(400, "InvalidHeaderValue", f"The value for x-ms-access-tier ('{tier}') is not valid.")
-        with self.store.lock:
-            container = self.store.container(request.container)
-            blob = container.get(request.blob)
-            if blob is None:
-                raise blob_not_found()
-            if container.read_only:
-                raise read_only_error()
-            container.put(request.blob, dataclasses.replace(blob, access_tier=tier))
+        self._update_blob(request, False, access_tier=tier)
         return Response(200, {})
+
+    _TAG_PAIR = re.compile(r"<Tag>\s*<Key>([^<]*)</Key>\s*<Value>([^<]*)</Value>\s*</Tag>")
+    _TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-./:=_]*$")
+
+    def set_blob_tags(self, request: Request) -> Response:
+        """Set Blob Tags: replaces the blob's index tags (at most 10; keys 1-128 and values
+        0-256 characters of letters, digits, space and + - . / : = _). The ETag and
+        Last-Modified stay, as Azure keeps them."""
+        import html
+        pairs = [(html.unescape(k), html.unescape(v))
+                 for k, v in self._TAG_PAIR.findall(request.body.decode("utf-8", "replace"))]
+        if len(pairs) > 10 or any(not 1 <= len(k) <= 128 or len(v) > 256 or not self._TAG_CHARS.match(k + v)
+                                  for k, v in pairs):
+            raise StorageError(400, "InvalidTag", "The tags specified are invalid. It contains characters "
+                               "that are not permitted or too many tags.")
+        self._update_blob(request, False, tags=dict(pairs))
+        return Response(204, {})
+
+    def get_blob_tags(self, request: Request) -> Response:
+        blob = self._find_blob(request)
+        tags = "".join(f"<Tag><Key>{xml_text(k)}</Key><Value>{xml_text(v)}</Value></Tag>"
+                       for k, v in blob.tags.items())
+        return self._xml(['<?xml version="1.0" encoding="utf-8"?>', f"<Tags><TagSet>{tags}</TagSet></Tags>"])
 
     def _find_blob(self, request: Request) -> Blob:
         with self.store.lock:
@@ -1137,6 +1165,9 @@ class Handlers:
         blob = self._find_blob(request)
         headers = self._blob_headers(blob, request)
         headers["Content-Length"] = str(blob_size(blob))
+        headers["x-ms-access-tier"] = blob.access_tier or "Hot"
+        if not blob.access_tier:
+            headers["x-ms-access-tier-inferred"] = "true"
         return Response(200, headers)
 
     def get_blob(self, request: Request) -> Response:
@@ -1185,10 +1216,10 @@ class Handlers:
             "Content-Type": q.get("rsct") or blob.content_type, "Accept-Ranges": "bytes",
             "x-ms-blob-type": "BlockBlob", "x-ms-creation-time": http_date(blob.created),
             "x-ms-lease-status": "unlocked", "x-ms-lease-state": "available",
-            "x-ms-server-encrypted": "true", "x-ms-access-tier": blob.access_tier or "Hot",
+            "x-ms-server-encrypted": "true",
         }
-        if not blob.access_tier:
-            headers["x-ms-access-tier-inferred"] = "true"
+        if blob.tags:
+            headers["x-ms-tag-count"] = str(len(blob.tags))
         optional = {"Content-Encoding": q.get("rsce") or blob.content_encoding,
                     "Content-Language": q.get("rscl") or blob.content_language,
                     "Cache-Control": q.get("rscc") or blob.cache_control,

@@ -104,6 +104,15 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "With --download: compare only this percentage of the blobs (0-100), a deterministic sample by the hash of each name."
+    )
+    var sample: Double?
+
+    @Option(help: "With --sample: mixed into the hash, so another seed samples other blobs.")
+    var sampleSeed = ""
+
+    @Option(
+        help:
             "Write every difference to this file (kind, name, detail) in --format; created only when there is one."
     )
     var report = "blobferry-verify.jsonl"
@@ -118,6 +127,9 @@ struct VerifyCommand: AsyncParsableCommand {
         try await runReportingErrors("blobferry verify") {
             let settings = try common.settings()
             try settings.validate(for: .consumer)
+            if let sample, !download || !(sample > 0 && sample <= 100) {
+                throw BlobferryError(.configuration, "--sample needs --download and a percentage above 0, at most 100")
+            }
             // A previous run's report must not be mistaken for this one's.
             try? FileManager.default.removeItem(atPath: report)
             let file = DifferenceFile(path: report, show: show, format: format)
@@ -128,10 +140,12 @@ struct VerifyCommand: AsyncParsableCommand {
             let s3 = try await Runtime.s3Client(settings: settings, http: http, logger: logger)
             let found: VerifyReport
             if download {
-                found = try await Verifier(
+                var verifier = Verifier(
                     azure: azure, s3: s3, destinationPrefix: settings.destination.prefix, concurrency: concurrency,
-                    logger: logger
-                ).run(prefix: prefix, onDifference: file.record)
+                    logger: logger)
+                verifier.samplePercent = sample
+                verifier.sampleSeed = sampleSeed
+                found = try await verifier.run(prefix: prefix, onDifference: file.record)
             } else {
                 found = try await ListingVerifier(
                     azure: azure, s3: s3, destinationPrefix: settings.destination.prefix, concurrency: concurrency,
@@ -143,6 +157,11 @@ struct VerifyCommand: AsyncParsableCommand {
             print(
                 "verified \(found.checked) blobs (\(found.bytes) bytes) \(download ? "by downloading" : "by listing"): \(found.identical) identical\(sizeOnly), \(found.count(.missing)) missing, \(found.count(.size) + found.count(.hash)) different (\(found.count(.size)) size, \(found.count(.hash)) hash), \(found.count(.extra)) extra, \(found.count(.error)) could not be compared; \(found.directoryMarkers) directory markers skipped"
             )
+            if found.notSampled > 0 {
+                print(
+                    "sample: \(found.checked) of \(found.checked + found.notSampled) blobs compared (--sample \(sample ?? 0))"
+                )
+            }
             if file.written > 0 { print("every difference (\(file.written)): \(report)") }
             return found.isClean ? 0 : 1
         }

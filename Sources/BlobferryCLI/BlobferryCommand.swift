@@ -14,7 +14,8 @@ struct BlobferryCommand: AsyncParsableCommand {
         subcommands: [
             ProducerCommand.self, ConsumerCommand.self, StatusCommand.self, VerifyCommand.self,
             RequeueFailedCommand.self, ResetCommand.self, ExporterCommand.self, PauseCommand.self,
-            ResumeCommand.self, LimitsCommand.self, ReportCommand.self, EstimateCommand.self,
+            ResumeCommand.self, LimitsCommand.self, ReportCommand.self, EstimateCommand.self, DeletedCommand.self,
+            DeleteRemovedCommand.self,
         ])
 }
 

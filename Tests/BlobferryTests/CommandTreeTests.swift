@@ -11,7 +11,7 @@ import Testing
 struct CommandTreeTests {
     static let subcommands = [
         "producer", "consumer", "status", "verify", "requeue-failed", "reset", "pause", "resume", "limits", "report",
-        "estimate",
+        "estimate", "deleted", "delete-removed",
     ]
 
     /// Runs an executable without any blobferry setting in its environment.

@@ -119,6 +119,7 @@ struct MetricsTests {
             ("listed", status.listed), ("queued", status.queued), ("in_flight", status.inflight),
             ("copied", status.copied), ("bytes", status.bytes), ("failed", status.failed),
             ("vanished", status.vanished), ("consumers", status.consumers), ("complete", status.complete ? 1 : 0),
+            ("deleted_in_source", status.deletedInSource),
         ]
         for (name, value) in gauges {
             #expect(end.values["blobferry_job_\(name)\(job)"] == Double(value), "blobferry_job_\(name)\n\(end.text)")

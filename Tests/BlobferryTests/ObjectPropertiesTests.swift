@@ -29,6 +29,18 @@ struct ObjectPropertiesTests {
     ]
     static let metadata = ["Owner": "ops", "x_trace": "a-b_c"]
 
+    /// A new bucket on moto (exact AWS semantics for storage headers): its client,
+    /// endpoint and name.
+    func motoBucket(_ harness: MigrationHarness, _ label: String) async throws -> (S3Client, String, String) {
+        let endpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
+        let bucket = "bf-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+        let moto = try S3Client(
+            endpoint: endpoint, region: "us-east-1", bucket: bucket,
+            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
+        try await moto.createBucket()
+        return (moto, endpoint, bucket)
+    }
+
     /// head_object through boto3 (SigV4, path style), as JSON.
     func botoHead(_ harness: MigrationHarness, key: String) throws -> [String: Any] {
         try botoHead(
@@ -50,22 +62,24 @@ struct ObjectPropertiesTests {
                 "ContentDisposition", "CacheControl", "Metadata", "ContentLength", "ETag", "StorageClass",
                 "ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled"]}))
             """
+        let data = try runPython(
+            script, key, environment: ["EP": endpoint, "AK": accessKey, "SK": secretKey, "BUCKET": bucket])
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// Runs a Python script with `argument` and these variables; its stdout.
+    func runPython(_ script: String, _ argument: String, environment extra: [String: String]) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, key]
-        var environment = ProcessInfo.processInfo.environment
-        environment["EP"] = endpoint
-        environment["AK"] = accessKey
-        environment["SK"] = secretKey
-        environment["BUCKET"] = bucket
-        process.environment = environment
+        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script, argument]
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "boto3 head_object failed")
-        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        #expect(process.terminationStatus == 0, "python \(script.prefix(200)) failed")
+        return data
     }
 
     /// Done when: an object copied from a blob with every property and metadata set reads
@@ -222,12 +236,7 @@ struct ObjectPropertiesTests {
     @Test(arguments: ["AES256", "aws:kms"])
     func storageSettingsReachEveryObjectAndNeverOverwrites(sse: String) async throws {
         let harness = try await MigrationHarness(name: "storage")
-        let motoEndpoint = try TestEnvironment.value("BLOBFERRY_TEST_MOTO_ENDPOINT")
-        let bucket = "bf-storage-\(UUID().uuidString.prefix(8).lowercased())"
-        let moto = try S3Client(
-            endpoint: motoEndpoint, region: "us-east-1", bucket: bucket,
-            credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"), http: harness.http)
-        try await moto.createBucket()
+        let (moto, motoEndpoint, bucket) = try await motoBucket(harness, "storage")
         var destination = DestinationSettings()
         destination.storageClass = "STANDARD_IA"
         destination.sse = sse
@@ -282,6 +291,67 @@ struct ObjectPropertiesTests {
             Issue.record("overwrite never still copies new keys")
             return
         }
+    }
+
+    /// A mapping from Azure's access tier overrides `storage_class` for the tiers it names
+    /// (others keep `storage_class`), and blob index tags arrive as object tags on single-part
+    /// and multipart objects; Get Blob Tags is asked only for the blobs that have tags.
+    /// Against moto, which reports storage classes and tags back as AWS does.
+    @Test func tierMappingAndTagsReachTheObject() async throws {
+        let emulator = try AzureEmulatorProcess()
+        let harness = try await MigrationHarness(name: "tiers", emulator: emulator)
+        let (moto, motoEndpoint, bucket) = try await motoBucket(harness, "tiers")
+        var destination = DestinationSettings()
+        destination.storageClass = "ONEZONE_IA"
+        destination.storageClassByTier = "Cool=STANDARD_IA, cold=GLACIER_IR"
+        var copier = BlobCopier(
+            azure: harness.azure, s3: moto, destinationPrefix: "", retry: RetryPolicy(maxAttempts: 3),
+            multipartThreshold: 5 * Self.mebibyte, partSize: 5 * Self.mebibyte, partsInFlight: 2,
+            memory: MemoryBudget(totalBytes: 64 * Self.mebibyte, concurrency: 4, partSize: 5 * Self.mebibyte),
+            logger: Logger(label: "tiers-test"), objectHeaders: destination.objectHeaders)
+        copier.storageClassByTier = destination.storageClassesByTier
+        copier.copyTags = true
+        let blobs: [(name: String, size: Int, tier: String, expected: String, tags: [String: String])] = [
+            ("hot", 100, "Hot", "ONEZONE_IA", [:]),
+            ("cool", 100, "Cool", "STANDARD_IA", ["project": "alpha", "path": "a b+c/d:e=f_g.h-i"]),
+            ("cold-large", 6 * Self.mebibyte, "Cold", "GLACIER_IR", ["big": "yes"]),
+        ]
+        for blob in blobs {
+            try await harness.azure.putBlob(blob.name, body: MigrationHarness.body(for: blob.name, size: blob.size))
+            try await harness.azure.setTier(blob.name, blob.tier)
+            if !blob.tags.isEmpty { try await harness.azure.setTags(blob.name, blob.tags) }
+        }
+        let tagReadsBefore = try operationCount(emulator, "GetBlobTags")
+        for blob in blobs {
+            let result = await copier.copy(ClaimedKey(key: blob.name, partition: "x"))
+            guard case .finished(.copied) = result else {
+                Issue.record("\(blob.name) was not copied: \(result)")
+                continue
+            }
+            let head = try botoHead(
+                endpoint: motoEndpoint, accessKey: "testing", secretKey: "testing", bucket: bucket, key: blob.name)
+            #expect(head["StorageClass"] as? String == blob.expected, "\(blob.name): \(head)")
+            let tags = try botoTags(endpoint: motoEndpoint, bucket: bucket, key: blob.name)
+            #expect(tags == blob.tags, "\(blob.name)")
+        }
+        #expect(try operationCount(emulator, "GetBlobTags") - tagReadsBefore == 2, "only blobs with tags")
+    }
+
+    func operationCount(_ emulator: AzureEmulatorProcess, _ operation: String) throws -> Int {
+        ((try emulator.stats()["by_operation"] as? [String: Any])?[operation] as? Int) ?? 0
+    }
+
+    /// get_object_tagging through boto3, as a dictionary.
+    func botoTags(endpoint: String, bucket: String, key: String) throws -> [String: String] {
+        let script = """
+            import boto3, json, os, sys
+            s3 = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1",
+                aws_access_key_id="testing", aws_secret_access_key="testing")
+            t = s3.get_object_tagging(Bucket=os.environ["BUCKET"], Key=sys.argv[1])
+            print(json.dumps({p["Key"]: p["Value"] for p in t["TagSet"]}))
+            """
+        let data = try runPython(script, key, environment: ["EP": endpoint, "BUCKET": bucket])
+        return (try JSONSerialization.jsonObject(with: data) as? [String: String]) ?? [:]
     }
 
     @Test func mappingRules() throws {

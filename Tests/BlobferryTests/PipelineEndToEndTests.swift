@@ -61,10 +61,12 @@ struct PipelineEndToEndTests {
         #expect(try await harness.mismatches(added) == [])
     }
 
-    /// Issue 11: after a completed pass, some blobs are overwritten, some added, the rest
-    /// left alone; the next pass copies exactly the overwritten and new ones (S3 holds the
-    /// new versions), `status` counts the re-copies apart from first copies, and a pass
-    /// with nothing changed since the previous one started copies nothing.
+    /// Issue 11: after a completed pass, some blobs are overwritten, some deleted, some
+    /// added, the rest left alone; the next pass copies exactly the overwritten and new ones
+    /// (S3 holds the new versions), `status` counts the re-copies apart from first copies
+    /// and reports the deleted ones, `deleted` lists them, `delete-removed` deletes nothing
+    /// without `--apply` and exactly their objects with it, and a pass with nothing changed
+    /// since the previous one started copies nothing.
     @Test func aDeltaPassCopiesExactlyTheChangedAndNewBlobs() async throws {
         let harness = try await MigrationHarness(name: "delta")
         let firsts = ["A", "b", "7", "~"]
@@ -80,6 +82,8 @@ struct PipelineEndToEndTests {
         let overwritten = names.enumerated().filter { $0.offset % 7 == 3 }.map(\.element)
         let rewritten = try await harness.seed(overwritten, size: { 6_000 + $0 })
         let added = try await harness.seed((1...15).map { "delta/new-\($0)" })
+        let deleted = names.enumerated().filter { $0.offset % 11 == 5 && $0.offset % 7 != 3 }.map(\.element)
+        for name in deleted { try await harness.azure.deleteBlob(name) }
         try await Task.sleep(nanoseconds: 1_100_000_000)
         let second = try await harness.run("blobferry-producer", label: "producer-2")
         #expect(second.status == 0)
@@ -95,12 +99,37 @@ struct PipelineEndToEndTests {
         #expect(status.copied == names.count + added.count)
         #expect(status.bytes == size(original) + size(added))
         #expect(status.partitions.reduce(0) { $0 + $1.done } == status.copied, "copied equals the done sets")
-        #expect(status.listed == names.count + added.count)
-        #expect(status.skipped == names.count - overwritten.count)
+        #expect(status.listed == names.count + added.count - deleted.count)
+        #expect(status.skipped == names.count - overwritten.count - deleted.count)
         #expect(status.failed == 0 && status.queued == 0 && status.inflight == 0)
+        #expect(status.deletedInSource == deleted.count && status.deletedFromS3 == 0)
         let expected = original.merging(rewritten) { $1 }.merging(added) { $1 }
         #expect(try await harness.mismatches(expected) == [])
         #expect(try await harness.bucketKeys() == Set(expected.keys))
+
+        // The deleted ones are listed, one JSON object a line.
+        let listFile = harness.logDirectory.appendingPathComponent("deleted.jsonl")
+        let listed = try await harness.run("blobferry", ["deleted", "--output", listFile.path], label: "deleted")
+        #expect(listed.status == 0, "\(listed.output)")
+        let lines = try String(contentsOf: listFile, encoding: .utf8).split(separator: "\n")
+        let listedNames = try lines.map {
+            try JSONDecoder().decode([String: String].self, from: Data($0.utf8))["name"] ?? ""
+        }
+        #expect(Set(listedNames) == Set(deleted) && listedNames.count == deleted.count)
+
+        // A dry run deletes nothing; --apply deletes exactly those objects.
+        let dryRun = try await harness.run("blobferry", ["delete-removed"], label: "delete-dry")
+        #expect(
+            dryRun.status == 0 && dryRun.output.contains("would delete \(deleted.count) objects"), "\(dryRun.output)")
+        #expect(try await harness.bucketKeys() == Set(expected.keys))
+        let applied = try await harness.run("blobferry", ["delete-removed", "--apply"], label: "delete-apply")
+        #expect(applied.status == 0 && applied.output.contains("deleted \(deleted.count) objects"), "\(applied.output)")
+        #expect(try await harness.bucketKeys() == Set(expected.keys).subtracting(deleted))
+        let afterDelete = try await harness.status()
+        #expect(afterDelete.deletedInSource == 0 && afterDelete.deletedFromS3 == deleted.count)
+        #expect(afterDelete.partitions.reduce(0) { $0 + $1.done } == afterDelete.copied - deleted.count)
+        let again = try await harness.run("blobferry", ["delete-removed", "--apply"], label: "delete-again")
+        #expect(again.status == 0 && again.output.contains("deleted 0 objects"), "\(again.output)")
 
         // Nothing changed since the second pass started: the third copies nothing.
         let third = try await harness.run("blobferry-producer", label: "producer-3")
@@ -108,6 +137,7 @@ struct PipelineEndToEndTests {
         #expect(try await harness.run("blobferry-consumer", label: "consumer-3").status == 0)
         let final = try await harness.status()
         #expect(final.recopied == overwritten.count && final.copied == status.copied && final.changed == 0)
+        #expect(final.deletedInSource == 0, "deleted keys left the done sets: nothing is reported twice")
     }
 
     @Test func producerKilledMidListingResumesWithoutLoss() async throws {

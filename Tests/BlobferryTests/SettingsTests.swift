@@ -49,6 +49,9 @@ struct SettingsTests {
         ("BLOBFERRY_CONCURRENCY", "0", "consumer.concurrency"),
         ("BLOBFERRY_PARTITIONS", "a,_other", "reserved"),
         ("AWS_ENDPOINT_URL_S3", "not a url", "AWS_ENDPOINT_URL_S3"),
+        ("BLOBFERRY_DEST_STORAGE_CLASS_BY_TIER", "Hot=STANDARD,Warm=STANDARD_IA", "'Warm=STANDARD_IA'"),
+        ("BLOBFERRY_DEST_STORAGE_CLASS_BY_TIER", "Cool=CHEAP", "storage_class_by_tier"),
+        ("BLOBFERRY_DEST_STORAGE_CLASS_BY_TIER", "Cool", "TIER=CLASS"),
     ])
     func eachBadSettingIsNamed(variable: String, value: String, message: String) throws {
         var environment = Self.complete
@@ -60,6 +63,17 @@ struct SettingsTests {
         #expect(error?.code == .configuration)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("s3cret") == false)
+    }
+
+    @Test func theTierMappingIsReadCaseInsensitivelyByTier() throws {
+        var environment = Self.complete
+        environment["BLOBFERRY_DEST_STORAGE_CLASS_BY_TIER"] = " Hot=STANDARD , cool=STANDARD_IA,COLD=GLACIER_IR"
+        let settings = try SettingsLoader.load(configPath: nil, environment: environment)
+        try settings.validate(for: .consumer)
+        #expect(
+            settings.destination.storageClassesByTier == [
+                "hot": "STANDARD", "cool": "STANDARD_IA", "cold": "GLACIER_IR",
+            ])
     }
 
     @Test func aBadAccountKeyIsRejectedWithoutEchoingIt() throws {

@@ -1,6 +1,8 @@
 import BlobferryCrypto
 import BlobferryTestSupport
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 @testable import Blobferry
@@ -80,5 +82,59 @@ struct VerifyTests {
         #expect(downloaded.status == 1, "\(downloaded.output)")
         #expect(downloaded.output.contains("1 missing, 2 different (1 size, 1 hash)"), "\(downloaded.output)")
         #expect(try getBlobCount(emulator) > getsBefore, "--download reads bytes")
+    }
+
+    /// `--download --sample 25` compares about a quarter of the blobs: exactly the ones the
+    /// deterministic sample names (Get Blob counted at the emulator: the blobs have no MD5,
+    /// so each sampled one is read from Azure once, and no other is).
+    @Test func aSampledDownloadReadsAboutTheRequestedShare() async throws {
+        let emulator = try AzureEmulatorProcess()
+        let harness = try await MigrationHarness(name: "sample", emulator: emulator)
+        let names = (0..<400).map { String(format: "s/%04d", $0) }
+        for name in names { try await harness.azure.putBlockBlob(name, body: Array(name.utf8)) }
+        #expect(try await harness.run("blobferry-producer", label: "producer").status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
+
+        var sampler = Verifier(
+            azure: harness.azure, s3: harness.s3, destinationPrefix: "", concurrency: 1, logger: Logger(label: "t"))
+        sampler.samplePercent = 25
+        let expected = names.filter { sampler.isSampled($0) }.count
+        #expect((70...130).contains(expected), "a 25% sample of 400: \(expected)")
+        let before = try getBlobCount(emulator)
+        let sampled = try await harness.run(
+            "blobferry", ["verify", "--download", "--sample", "25"], label: "verify-sample")
+        #expect(sampled.status == 0, "\(sampled.output)")
+        #expect(sampled.output.contains("sample: \(expected) of 400 blobs compared"), "\(sampled.output)")
+        #expect(try getBlobCount(emulator) - before == expected)
+
+        let refused = try await harness.run("blobferry", ["verify", "--sample", "25"], label: "verify-no-download")
+        #expect(refused.status == 2 && refused.output.contains("--sample needs --download"), "\(refused.output)")
+    }
+
+    /// Large objects (and blobs without an MD5) are hashed range by range: the same verdicts
+    /// as whole reads, a difference in the middle of a large object found.
+    @Test func largeObjectsAreHashedByRanges() async throws {
+        let emulator = try AzureEmulatorProcess()
+        let harness = try await MigrationHarness(name: "ranges", emulator: emulator)
+        let body = MigrationHarness.body(for: "large", size: 300_000)
+        try await harness.azure.putBlob("large", body: body)
+        try await harness.azure.putBlockBlob("large-no-md5", body: body, blockSize: 100_000)
+        for name in ["large", "large-no-md5"] {
+            try await harness.s3.putObject(key: name, body: body, contentMD5: Base64.encode(Digest.md5(body)))
+        }
+        var changed = body
+        changed[150_001] ^= 0xFF
+        try await harness.azure.putBlob("changed", body: body)
+        try await harness.s3.putObject(key: "changed", body: changed, contentMD5: Base64.encode(Digest.md5(changed)))
+        var verifier = Verifier(
+            azure: harness.azure, s3: harness.s3, destinationPrefix: "", concurrency: 2, logger: Logger(label: "t"))
+        verifier.rangeSize = 64 * 1024
+        let found = Mutex<[VerifyDifference]>([])
+        let before = try getBlobCount(emulator)
+        let report = try await verifier.run { difference in found.withLock { $0.append(difference) } }
+        #expect(try getBlobCount(emulator) - before == 5, "the blob without an MD5 is read in five 64 KiB ranges")
+        #expect(report.checked == 3 && report.identical == 2 && report.bytes == 2 * body.count)
+        #expect(found.withLock { $0.map(\.name) } == ["changed"])
+        #expect(found.withLock { $0.first?.kind } == .hash)
     }
 }

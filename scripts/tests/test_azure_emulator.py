@@ -313,6 +313,34 @@ def test_archived_blob_cannot_be_read_until_rehydrated(emulator):
     assert blob.download_blob().readall() == b"frozen"
 
 
+def test_access_tier_comes_with_properties_and_listing_not_with_get_blob(emulator):
+    container = emulator.service().create_container("tierheaders")
+    container.upload_blob("cool", b"chilly")
+    blob = container.get_blob_client("cool")
+    blob.set_standard_blob_tier("Cool")
+    assert blob.get_blob_properties().blob_tier == "Cool"
+    downloaded = blob.download_blob()
+    assert downloaded.readall() == b"chilly"
+    assert downloaded.properties.blob_tier is None  # Get Blob has no x-ms-access-tier in Azure
+
+
+def test_blob_index_tags_round_trip_and_are_counted(emulator):
+    container = emulator.service().create_container("tags")
+    container.upload_blob("tagged", b"body")
+    blob = container.get_blob_client("tagged")
+    assert blob.get_blob_tags() == {}
+    assert blob.get_blob_properties().tag_count is None
+    blob.set_blob_tags({"project": "alpha", "owner": "a b+c/d:e=f_g.h-i"})
+    assert blob.get_blob_tags() == {"project": "alpha", "owner": "a b+c/d:e=f_g.h-i"}
+    assert blob.get_blob_properties().tag_count == 2
+    assert blob.download_blob().properties.tag_count == 2
+    with pytest.raises(HttpResponseError) as invalid:
+        blob.set_blob_tags({f"k{i}": "v" for i in range(11)})
+    assert invalid.value.error_code == "InvalidTag"
+    container.upload_blob("tagged", b"new body", overwrite=True)
+    assert blob.get_blob_tags() == {}, "overwriting a blob drops its tags, as in Azure"
+
+
 def test_missing_blob_and_container(emulator):
     service = emulator.service()
     container = service.create_container("present")

@@ -1,5 +1,6 @@
 import BlobferryCrypto
 import BlobferryHTTP
+import BlobferryXML
 import Foundation
 
 /// The Azure Blob Storage operations blobferry needs, on one container, over the shared
@@ -83,7 +84,8 @@ public final class AzureBlobClient: Sendable {
                 ? response.header("content-md5") : response.header("x-ms-blob-content-md5"),
             metadata: Self.metadata(of: response),
             totalSize: totalSize,
-            etag: response.header("etag"))
+            etag: response.header("etag"),
+            tagCount: Int(response.header("x-ms-tag-count") ?? "") ?? 0)
     }
 
     /// A blob's MD5 and size, hashed as the body streams in.
@@ -96,10 +98,25 @@ public final class AzureBlobClient: Sendable {
     /// A blob's size and properties without its bytes.
     public func getBlobProperties(_ name: String) async throws -> BlobItem {
         let response = try await send("HEAD", blob: name, operation: "Get Blob Properties")
-        return BlobItem(
+        var item = BlobItem(
             name: name, size: Int(response.header("content-length") ?? "") ?? 0,
             contentMD5: response.header("content-md5"), contentType: response.header("content-type"),
             metadata: Self.metadata(of: response))
+        item.accessTier = response.header("x-ms-access-tier")
+        return item
+    }
+
+    /// A blob's index tags (Get Blob Tags: needs the tags permission, more than Storage
+    /// Blob Data Reader gives).
+    public func getBlobTags(_ name: String) async throws -> [(key: String, value: String)] {
+        let response = try await send("GET", blob: name, query: [("comp", "tags")], operation: "Get Blob Tags")
+        guard let keys = XMLText.values(of: "Key", in: response.body),
+            let values = XMLText.values(of: "Value", in: response.body), keys.count == values.count
+        else {
+            throw RemoteError(
+                service: .azure, kind: .transient, message: "Get Blob Tags returned XML that does not parse")
+        }
+        return zip(keys, values).map { (key: $0, value: $1) }
     }
 
     /// Checks that the container exists and the credentials can read it (the preflight of

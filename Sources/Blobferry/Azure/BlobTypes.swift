@@ -11,6 +11,9 @@ public struct BlobItem: Sendable, Equatable {
     /// The blob's Last-Modified (whole seconds): a delta pass re-copies a done blob whose
     /// Last-Modified is at or after the previous pass's start. Kept in names-only listings too.
     public var lastModified: Date?
+    /// `Hot`, `Cool`, `Cold`, `Archive` (Get Blob Properties and List Blobs say it; Get
+    /// Blob does not).
+    public var accessTier: String? = nil
 
     public init(
         name: String, size: Int, contentMD5: String? = nil, contentType: String? = nil,
@@ -53,6 +56,9 @@ public struct BlobDownload: Sendable {
     /// The blob's full size (from Content-Range on ranged reads).
     public var totalSize: Int
     public var etag: String?
+    /// How many blob index tags the blob has (`x-ms-tag-count`; 0 when absent): the copy
+    /// asks for them (Get Blob Tags) only when there are some.
+    public var tagCount: Int = 0
 }
 
 /// How requests to Azure are authorized.

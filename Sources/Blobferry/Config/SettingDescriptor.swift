@@ -125,6 +125,16 @@ extension SettingDescriptor {
             "destination.storage_class", "BLOBFERRY_DEST_STORAGE_CLASS", at: \.destination.storageClass,
             help: "S3 storage class of every object (STANDARD_IA, GLACIER_IR...); empty: the bucket's default"),
         text(
+            "destination.storage_class_by_tier", "BLOBFERRY_DEST_STORAGE_CLASS_BY_TIER",
+            at: \.destination.storageClassByTier,
+            help:
+                "Azure tier to S3 class, e.g. Hot=STANDARD,Cool=STANDARD_IA,Cold=GLACIER_IR: overrides storage_class for those tiers (one Get Blob Properties per blob)"
+        ),
+        flag(
+            "destination.copy_tags", "BLOBFERRY_COPY_TAGS", at: \.destination.copyTags,
+            help:
+                "blob index tags become S3 object tags (needs the tags permission, more than Storage Blob Data Reader)"),
+        text(
             "destination.sse", "BLOBFERRY_DEST_SSE", at: \.destination.sse,
             help: "server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty: the bucket's default"),
         text(

@@ -110,7 +110,25 @@ public struct DestinationSettings: Sendable {
     /// `always` (default) replaces what the bucket holds under a key; `never` sends
     /// `If-None-Match: *` and counts the keys that already had an object as skipped.
     public var overwrite: String = "always"
+    /// Azure access tier to S3 storage class, `Hot=STANDARD,Cool=STANDARD_IA,Cold=GLACIER_IR`:
+    /// a blob whose tier is listed gets that class instead of `storageClass` (costs one Get
+    /// Blob Properties per blob). Empty: every object gets `storageClass`.
+    public var storageClassByTier: String = ""
+    /// Blob index tags become S3 object tags (`x-amz-tagging`). Needs the tags permission
+    /// on the container (Storage Blob Data Owner, or a role with `tags/read`; a SAS with `t`).
+    public var copyTags: Bool = false
     public init() {}
+
+    /// `storageClassByTier` parsed: lower-cased tier -> storage class (malformed pairs are
+    /// refused by validation, and skipped here).
+    public var storageClassesByTier: [String: String] {
+        var classes: [String: String] = [:]
+        for pair in storageClassByTier.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, !parts[0].isEmpty { classes[parts[0].lowercased()] = parts[1] }
+        }
+        return classes
+    }
 
     /// The storage and access headers every object is written with.
     public var objectHeaders: [HTTPHeader] {

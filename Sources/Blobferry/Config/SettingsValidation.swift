@@ -89,6 +89,14 @@ extension Settings {
             classes.contains(destination.storageClass),
             "destination storage_class '\(destination.storageClass)' is not an S3 storage class (\(classes.dropFirst().joined(separator: ", ")))"
         )
+        let tiers = ["hot", "cool", "cold", "archive"]
+        for pair in destination.storageClassByTier.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            try check(
+                parts.count == 2 && tiers.contains(parts[0].lowercased()) && classes.dropFirst().contains(parts[1]),
+                "destination storage_class_by_tier: '\(pair)' is not TIER=CLASS with a tier of Hot, Cool, Cold, Archive and an S3 storage class"
+            )
+        }
         try check(
             ["", "AES256", "aws:kms"].contains(destination.sse), "destination sse must be AES256 or aws:kms")
         try check(

@@ -38,6 +38,13 @@ struct BlobCopier: Sendable {
     let logger: Logger
     /// Storage and access headers every object is written with (storage class, SSE, ACL).
     var objectHeaders: [HTTPHeader] = []
+    /// Azure access tier (lower case) -> S3 storage class (`storage_class_by_tier`): a blob
+    /// whose tier is here gets that class instead of `storage_class`. Costs one Get Blob
+    /// Properties per blob when set (Get Blob does not say the tier).
+    var storageClassByTier: [String: String] = [:]
+    /// `copy_tags`: blob index tags become S3 object tags (one Get Blob Tags for each blob
+    /// that has some, as Get Blob's `x-ms-tag-count` says).
+    var copyTags = false
     /// False (`overwrite: never`): writes carry `If-None-Match: *`, and a key S3 already
     /// holds is skipped (`alreadyInBucket`) instead of replaced.
     var overwrite = true
@@ -103,7 +110,7 @@ struct BlobCopier: Sendable {
         }
         let object: S3ObjectHeaders
         do {
-            object = try objectHeaders(for: first)
+            object = try await withTierAndTags(try objectHeaders(for: first), of: first, name: name)
         } catch {
             memory.firstReads.release(firstHeld)
             throw error
@@ -142,6 +149,26 @@ struct BlobCopier: Sendable {
             first.totalSize > multipartThreshold
             || objectHeaders.contains { $0.name == "x-amz-server-side-encryption" && $0.value == "aws:kms" }
         return try ObjectProperties.headers(for: first, multipart: etagIsNotMD5, extra: objectHeaders)
+    }
+
+    /// What Get Blob does not say, asked for only when configured: the blob's access tier
+    /// (its storage class from `storageClassByTier`) and its index tags (`copyTags`, and
+    /// only for a blob that has some).
+    private func withTierAndTags(_ object: S3ObjectHeaders, of first: BlobDownload, name: String) async throws
+        -> S3ObjectHeaders
+    {
+        var object = object
+        if !storageClassByTier.isEmpty, let tier = try await azure.getBlobProperties(name).accessTier,
+            let storageClass = storageClassByTier[tier.lowercased()]
+        {
+            object.extra.removeAll { $0.name.lowercased() == "x-amz-storage-class" }
+            object.extra.append(HTTPHeader("x-amz-storage-class", storageClass))
+        }
+        if copyTags, first.tagCount > 0 {
+            object.extra.append(
+                HTTPHeader("x-amz-tagging", ObjectProperties.tagging(try await azure.getBlobTags(name))))
+        }
+        return object
     }
 
     private func put(_ body: [UInt8], of blob: BlobDownload, to destination: String, object: S3ObjectHeaders)

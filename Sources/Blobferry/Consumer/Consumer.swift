@@ -70,6 +70,8 @@ public final class Consumer: Sendable {
                 partSize: settings.consumer.partSize),
             logger: logger, objectHeaders: settings.destination.objectHeaders,
             overwrite: settings.destination.overwrite != "never")
+        copier.storageClassByTier = settings.destination.storageClassesByTier
+        copier.copyTags = settings.destination.copyTags
         copier.bandwidth = ByteRate(bytesPerSecond: settings.consumer.bandwidth, control: control)
         self.copier = copier
     }

@@ -83,6 +83,16 @@ enum ObjectProperties {
             cacheControl: blob.cacheControl, metadata: metadata, extra: extra)
     }
 
+    /// The `x-amz-tagging` value of blob index tags: `key=value&...`, URL-encoded. Azure's
+    /// tag rules (at most 10, keys up to 128 and values up to 256 characters of letters,
+    /// digits, space and `+ - . / : = _`) fit inside S3's, so every tag set carries over.
+    static func tagging(_ tags: [(key: String, value: String)]) -> String {
+        tags.map {
+            AWSURIEncoding.encode($0.key, encodeSlash: true) + "=" + AWSURIEncoding.encode($0.value, encodeSlash: true)
+        }
+        .joined(separator: "&")
+    }
+
     /// Seconds since the epoch with a nine-digit fraction, as rclone writes `mtime`.
     static func mtimeText(_ date: Date) -> String {
         let nanoseconds = Int64((date.timeIntervalSince1970 * 1_000_000_000).rounded())

@@ -104,7 +104,12 @@ public final class Producer: Sendable {
             }
         }
         if stopSignal.isStopping { return nil }
-        try await store.finishListing()
+        let deleted = try await store.finishListing(scheme: scheme)
+        if deleted > 0 {
+            logger.info(
+                "\(deleted) copied blobs were not listed by this pass (deleted in Azure): `blobferry deleted` lists them"
+            )
+        }
         let totals = counters.snapshot()
         return Summary(
             pass: pass, resumed: resumed, listed: totals.listed, enqueued: totals.enqueued,

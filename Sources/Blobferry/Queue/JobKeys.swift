@@ -24,7 +24,7 @@ public struct JobKeys: Sendable {
     /// SET: keys deleted from Azure after they were listed (the copy found no blob), until
     /// a later pass copies them: the list `blobferry report` gives.
     public var vanished: String { base + "vanished" }
-    /// HASH: listed, skipped, enqueued, changed, copied, bytes, recopied, recopied_bytes, vanished, directory_markers,
+    /// HASH: listed, skipped, enqueued, changed, copied, deleted_in_source, deleted_from_s3, bytes, recopied, recopied_bytes, vanished, directory_markers,
     /// skipped_existing, failed, requeued, requeued_failed, skipped_at_claim, first_copy_ms,
     /// last_copy_ms.
     public var stats: String { base + "stats" }
@@ -59,6 +59,14 @@ public struct JobKeys: Sendable {
     /// let a key through while it is here although it is in `done`; the copy's
     /// acknowledgement removes it. Empty once the pass's re-copies are done.
     public func changed(_ partition: String) -> String { base + "p:" + partition + ":changed" }
+    /// SET: done keys the current pass has not listed yet. A new pass starts it as a copy of
+    /// the done set; the enqueue script removes every key it is given; what is left when
+    /// the pass's listing completes was deleted in Azure (it becomes `deleted`).
+    public func unseen(_ partition: String) -> String { base + "p:" + partition + ":unseen" }
+    /// SET: done keys the last completed pass did not list: deleted in Azure since they
+    /// were copied (`blobferry deleted` lists them, `blobferry delete-removed` deletes their
+    /// objects from S3).
+    public func deletedInSource(_ partition: String) -> String { base + "p:" + partition + ":deleted" }
     /// STRING: the listing marker to resume from; `done` once the partition is listed.
     public func cursor(_ partition: String) -> String { base + "p:" + partition + ":cursor" }
 

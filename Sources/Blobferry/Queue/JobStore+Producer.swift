@@ -59,6 +59,12 @@ extension JobStore {
             ]
             for partition in scheme.partitions {
                 commands.append(["DEL", RedisArgument(keys.cursor(partition))])
+                // What the pass does not list of what is done now was deleted in Azure.
+                // (COPY leaves the target alone when the done set does not exist: DEL first.)
+                commands.append(["DEL", RedisArgument(keys.unseen(partition))])
+                commands.append([
+                    "COPY", RedisArgument(keys.done(partition)), RedisArgument(keys.unseen(partition)),
+                ])
             }
             var fields = wanted.bindingFields()
             fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
@@ -108,7 +114,7 @@ extension JobStore {
                     RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
                     RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
                     RedisArgument(keys.producerLease), RedisArgument(keys.changed(partition)),
-                    RedisArgument(keys.meta), RedisArgument(keys.listedSizes),
+                    RedisArgument(keys.meta), RedisArgument(keys.listedSizes), RedisArgument(keys.unseen(partition)),
                 ],
                 arguments: [
                     RedisArgument(partition), RedisArgument(marker), RedisArgument(nextMarker ?? ""),
@@ -158,14 +164,21 @@ extension JobStore {
         return try await runIdempotent { try $0.send("LLEN", RedisArgument(key)).decodeInt("LLEN queue") }
     }
 
-    /// Marks the pass complete: consumers may now exit once the queues drain.
-    public func finishListing() async throws {
+    /// Marks the pass complete (consumers may now exit once the queues drain) and turns
+    /// each partition's unseen set into its deleted set. Returns the keys deleted in Azure
+    /// since they were copied.
+    @discardableResult
+    public func finishListing(scheme: PartitionScheme) async throws -> Int {
         let keys = self.keys
         let now = ISO8601DateFormatter().string(from: Date())
-        _ = try await runIdempotent { connection in
-            try connection.send(
-                "HSET", RedisArgument(keys.meta), "producer", RedisArgument(ProducerState.listed.rawValue),
-                "listing_finished", RedisArgument(now))
+        var scriptKeys = [RedisArgument(keys.meta), RedisArgument(keys.stats)]
+        for partition in scheme.partitions {
+            scriptKeys += [RedisArgument(keys.unseen(partition)), RedisArgument(keys.deletedInSource(partition))]
+        }
+        let finalKeys = scriptKeys
+        return try await runIdempotent { connection in
+            try connection.evalScript(QueueScripts.finishPass, keys: finalKeys, arguments: [RedisArgument(now)])
+                .decodeInt("finishPass script")
         }
     }
 

@@ -80,9 +80,11 @@ enum QueueScripts {
     /// A cursor elsewhere (a write Redis lost in a restart, since only one producer holds
     /// the lease) is returned for the producer to resume from. The page's Azure `Date` is
     /// kept in `meta` (the earliest of the pass wins): the next pass's delta threshold.
-    /// The page's sizes go to the listed-size hash (`blobferry estimate`).
+    /// The page's sizes go to the listed-size hash (`blobferry estimate`). Every key of the
+    /// page leaves the partition's unseen set (what is left there when the pass's listing
+    /// completes was deleted in Azure).
     /// KEYS: queue, done, cursor, stats, listed set, listed counts, producer lease, changed
-    /// set, meta, listed sizes.
+    /// set, meta, listed sizes, unseen set.
     /// ARGV: partition, expected cursor ("" = none yet), next marker ("" = last page),
     /// producer run id, meta field of this pass's Azure start, the page's Azure date
     /// (seconds since the epoch, "" = unknown), c, the page's blob bytes, key bytes,
@@ -130,6 +132,9 @@ enum QueueScripts {
           redis.call('SADD', KEYS[8], unpack(recopy, i, math.min(i + 999, #recopy)))
           redis.call('LPUSH', KEYS[1], unpack(recopy, i, math.min(i + 999, #recopy)))
         end
+        for i = 13, #ARGV, 1000 do
+          redis.call('SREM', KEYS[11], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+        end
         if listedAt ~= '' and (not started or tonumber(listedAt) < started) then
           redis.call('HSET', KEYS[9], ARGV[5], listedAt)
         end
@@ -149,6 +154,55 @@ enum QueueScripts {
         end
         redis.call('HINCRBY', KEYS[10], 'pages:' .. ARGV[1], 1)
         return {1, #fresh + #recopy, redis.call('LLEN', KEYS[1])}
+        """)
+
+    /// Ends a pass's listing: each partition's unseen set (done keys this pass did not
+    /// list) becomes its deleted set, `stats.deleted_in_source` their total, and the
+    /// producer state `listed`. Once the state is `listed` it does nothing (a retry after a
+    /// lost reply must not turn the new deleted sets into empty ones).
+    /// KEYS: meta, stats, then unseen and deleted set of each partition.
+    /// ARGV: the finish time (text for `meta.listing_finished`).
+    /// Returns the keys found deleted in Azure.
+    static let finishPass = script(
+        """
+        if (#KEYS - 2) % 2 ~= 0 then return redis.error_reply('ERR finishPass: malformed keys') end
+        if redis.call('HGET', KEYS[1], 'producer') == 'listed' then
+          return tonumber(redis.call('HGET', KEYS[2], 'deleted_in_source') or '0')
+        end
+        local total = 0
+        for i = 3, #KEYS, 2 do
+          if redis.call('EXISTS', KEYS[i]) == 1 then
+            redis.call('RENAME', KEYS[i], KEYS[i + 1])
+            total = total + redis.call('SCARD', KEYS[i + 1])
+          else
+            redis.call('DEL', KEYS[i + 1])
+          end
+        end
+        redis.call('HSET', KEYS[2], 'deleted_in_source', total)
+        redis.call('HSET', KEYS[1], 'producer', 'listed', 'listing_finished', ARGV[1])
+        return total
+        """)
+
+    /// Forgets keys whose S3 objects `delete-removed` deleted: out of the deleted set, the
+    /// done set (a blob of that name written again later is a new blob) and the unseen set.
+    /// Counts only keys that were still in the deleted set, so a replay counts nothing.
+    /// KEYS: stats, deleted set, done set, unseen set. ARGV: keys.
+    /// Returns how many were forgotten.
+    static let forgetDeleted = script(
+        """
+        local forgotten = 0
+        for i = 1, #ARGV do
+          if redis.call('SREM', KEYS[2], ARGV[i]) == 1 then
+            redis.call('SREM', KEYS[3], ARGV[i])
+            redis.call('SREM', KEYS[4], ARGV[i])
+            forgotten = forgotten + 1
+          end
+        end
+        if forgotten > 0 then
+          redis.call('HINCRBY', KEYS[1], 'deleted_in_source', -forgotten)
+          redis.call('HINCRBY', KEYS[1], 'deleted_from_s3', forgotten)
+        end
+        return forgotten
         """)
 
     /// Takes or renews the producer lease (one producer per job; `SET NX PX` for a new

@@ -93,9 +93,10 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// An object's bytes (verification and tests).
-    public func getObject(key: String) async throws -> [UInt8] {
-        try await send("GET", key: key, operation: "GetObject").body
+    /// An object's bytes, or the bytes `range` (inclusive) of it (verification and tests).
+    public func getObject(key: String, range: ClosedRange<Int>? = nil) async throws -> [UInt8] {
+        let headers = range.map { [HTTPHeader("Range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
+        return try await send("GET", key: key, headers: headers, operation: "GetObject").body
     }
 
     /// An object's MD5 and size, hashed as the body streams in (verify never holds a body,
@@ -174,6 +175,42 @@ public final class S3Client: Sendable {
             objects.append(S3ListedObject(key: key, size: size, etag: etag))
         }
         return (objects, truncated == "true" ? XMLText.first("NextContinuationToken", in: response.body) : nil)
+    }
+
+    /// Deletes up to 1,000 objects in one DeleteObjects request (`delete-removed`).
+    /// Returns the keys S3 reported as deleted (a key that did not exist counts as deleted,
+    /// as S3 says) and, for each key it refused, its error code. A key XML 1.0 cannot carry
+    /// (control characters) is deleted alone with DeleteObject.
+    public func deleteObjects(keys: [String]) async throws -> (deleted: [String], errors: [String: String]) {
+        precondition(keys.count <= 1000, "DeleteObjects takes at most 1,000 keys")
+        var deleted: [String] = []
+        var batch: [String] = []
+        for key in keys {
+            if key.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" && $0 != "\n" && $0 != "\r" }) {
+                _ = try await send("DELETE", key: key, operation: "DeleteObject")
+                deleted.append(key)
+            } else {
+                batch.append(key)
+            }
+        }
+        guard !batch.isEmpty else { return (deleted, [:]) }
+        var xml = "<Delete><Quiet>false</Quiet>"
+        for key in batch { xml += "<Object><Key>\(Self.escapeXML(key))</Key></Object>" }
+        xml += "</Delete>"
+        let body = Array(xml.utf8)
+        let response = try await send(
+            "POST", key: nil, query: [("delete", "")],
+            headers: [HTTPHeader("Content-MD5", Base64.encode(Digest.md5(body)))], body: body,
+            operation: "DeleteObjects")
+        let result = DeleteResultHandler()
+        let parser = XMLPushParser(handler: result)
+        response.body.withUnsafeBytes { parser.feed($0) }
+        do {
+            try parser.finish()
+        } catch {
+            throw RemoteError(service: .s3, kind: .transient, message: "DeleteObjects returned XML that does not parse")
+        }
+        return (deleted + result.deleted, result.errors)
     }
 
     // MARK: - Multipart upload
@@ -275,6 +312,47 @@ public final class S3Client: Sendable {
     private static func escapeXML(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
             .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\r", with: "&#13;")
+    }
+}
+
+/// Reads a DeleteObjects result: the `Key` of each `Deleted` element, and the `Key` and
+/// `Code` of each `Error` element.
+private final class DeleteResultHandler: XMLPushHandler {
+    var deleted: [String] = []
+    var errors: [String: String] = [:]
+    private var section: String?
+    private var field: String?
+    private var text: [UInt8] = []
+    private var key = ""
+    private var code = ""
+
+    func startElement(_ name: XMLName, attributes: XMLAttributes) {
+        let element = name.string
+        if element == "Deleted" || element == "Error" {
+            section = element
+            key = ""
+            code = ""
+        } else if section != nil, element == "Key" || element == "Code" {
+            field = element
+            text = []
+        }
+    }
+
+    func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if field != nil { text.append(contentsOf: bytes) }
+    }
+
+    func endElement(_ name: XMLName) {
+        let element = name.string
+        if let current = field, element == current {
+            let value = String(decoding: text, as: UTF8.self)
+            if current == "Key" { key = value } else { code = value }
+            field = nil
+        } else if element == section {
+            if element == "Deleted" { deleted.append(key) } else { errors[key] = code.isEmpty ? "Error" : code }
+            section = nil
+        }
     }
 }
 

@@ -13,6 +13,9 @@ extension JobStatus {
         "blobferry_job_bytes": (.gauge, "Bytes copied."),
         "blobferry_job_failed": (.gauge, "Keys that exhausted their attempts."),
         "blobferry_job_vanished": (.gauge, "Keys gone from Azure before they were copied."),
+        "blobferry_job_deleted_in_source": (
+            .gauge, "Copied keys the last completed pass did not find in Azure (objects still in S3)."
+        ),
         "blobferry_job_consumers": (.gauge, "Consumer runs holding a lease."),
         "blobferry_job_complete": (.gauge, "1 once listing finished and nothing is queued or in flight."),
         "blobferry_job_partition_queued": (.gauge, "Keys waiting in one partition's queue."),
@@ -26,6 +29,7 @@ extension JobStatus {
             ("blobferry_job_listed", listed), ("blobferry_job_queued", queued),
             ("blobferry_job_in_flight", inflight), ("blobferry_job_copied", copied), ("blobferry_job_bytes", bytes),
             ("blobferry_job_failed", failed), ("blobferry_job_vanished", vanished),
+            ("blobferry_job_deleted_in_source", deletedInSource),
             ("blobferry_job_consumers", consumers), ("blobferry_job_complete", complete ? 1 : 0),
             ("blobferry_job_paused", paused ? 1 : 0),
         ]

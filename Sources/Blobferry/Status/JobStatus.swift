@@ -39,6 +39,12 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var changed: Int = 0
     public var failed: Int
     public var vanished: Int
+    /// Copied blobs the last completed pass did not list: deleted in Azure since they were
+    /// copied, their objects still in S3 (`blobferry deleted` lists them).
+    public var deletedInSource: Int = 0
+    /// Objects `blobferry delete-removed --apply` deleted from S3 (their keys left the done
+    /// sets: the done sets hold `copied` minus these).
+    public var deletedFromS3: Int = 0
     /// Directory markers (`hdi_isfolder`) skipped, not copied.
     public var directoryMarkers: Int
     /// Keys skipped because S3 already held them (`overwrite: never`).
@@ -90,6 +96,8 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case skippedExisting = "skipped_existing"
         case recopied, changed
         case recopiedBytes = "recopied_bytes"
+        case deletedInSource = "deleted_in_source"
+        case deletedFromS3 = "deleted_from_s3"
         case ratePerSecond1m = "rate_per_second_1m"
     }
 }
@@ -139,6 +147,8 @@ extension JobStore {
                 recopiedBytes: try Self.counter(stats, "recopied_bytes"), changed: try Self.counter(stats, "changed"),
                 failed: progress.failed,
                 vanished: try Self.counter(stats, "vanished"),
+                deletedInSource: try Self.counter(stats, "deleted_in_source"),
+                deletedFromS3: try Self.counter(stats, "deleted_from_s3"),
                 directoryMarkers: try Self.counter(stats, "directory_markers"),
                 skippedExisting: try Self.counter(stats, "skipped_existing"),
                 requeued: try Self.counter(stats, "requeued"),

@@ -24,6 +24,11 @@ extension JobStatus {
         lines.append(
             "listed \(listed)  skipped \(skipped)  queued \(queued)  in flight \(inflight)  copied \(copied) (\(Self.humanBytes(bytes)))  changed \(changed)  re-copied \(recopied) (\(Self.humanBytes(recopiedBytes)))  failed \(failed)  vanished \(vanished)  directory markers \(directoryMarkers)  already in S3 \(skippedExisting)  requeued \(requeued)"
         )
+        if deletedInSource > 0 || deletedFromS3 > 0 {
+            lines.append(
+                "deleted in Azure since copied \(deletedInSource) (blobferry deleted lists them)  deleted from S3 \(deletedFromS3)"
+            )
+        }
         let eta: String
         if complete {
             eta = "done"

@@ -52,6 +52,8 @@ public struct VerifyReport: Sendable, Equatable {
     public var sizeOnly = 0
     public var bytes = 0
     public var directoryMarkers = 0
+    /// Blobs left out by `--sample` (listed, not compared).
+    public var notSampled = 0
     public var counts: [VerifyDifference.Kind: Int] = [:]
 
     public func count(_ kind: VerifyDifference.Kind) -> Int { counts[kind] ?? 0 }

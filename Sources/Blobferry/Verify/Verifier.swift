@@ -13,6 +13,16 @@ public struct Verifier: Sendable {
     let concurrency: Int
     let retry = RetryPolicy(maxAttempts: 5)
     let logger: Logger
+    /// `--sample PERCENT`: compare only this share of the blobs (nil: all). The sample is
+    /// deterministic: a blob is in it when the SHA-256 of `sampleSeed` and its name falls
+    /// in the first PERCENT of the hash space, so a rerun checks the same blobs (to check
+    /// others, change the seed) and blobs added later join the sample at the same rate.
+    public var samplePercent: Double?
+    public var sampleSeed = ""
+    /// Objects (and blobs without an MD5) larger than this are read in ranges of this
+    /// size, one after another, each range retried on its own and hashed once complete:
+    /// memory per comparison is one range, and a failure repeats one range, not the object.
+    public var rangeSize = 8 * 1024 * 1024
 
     public init(azure: AzureBlobClient, s3: S3Client, destinationPrefix: String, concurrency: Int, logger: Logger) {
         self.azure = azure
@@ -37,12 +47,22 @@ public struct Verifier: Sendable {
             let page = try await retry.run(logger: logger, what: "listing for verify") {
                 try await azure.listBlobs(prefix: prefix, marker: current, maxResults: 5000, includeMetadata: true)
             }
-            let blobs = page.blobs.filter { !ObjectProperties.isDirectoryMarker(metadata: $0.metadata) }
-            report.directoryMarkers += page.blobs.count - blobs.count
+            let kept = page.blobs.filter { !ObjectProperties.isDirectoryMarker(metadata: $0.metadata) }
+            report.directoryMarkers += page.blobs.count - kept.count
+            let blobs = kept.filter { isSampled($0.name) }
+            report.notSampled += kept.count - blobs.count
             try await check(blobs, into: &report, onDifference: onDifference)
             marker = page.nextMarker
         } while marker != nil
         return report
+    }
+
+    /// Whether `name` is in the `--sample` (always, without one).
+    func isSampled(_ name: String) -> Bool {
+        guard let samplePercent else { return true }
+        let hash = Digest.sha256(Array((sampleSeed + "\u{0}" + name).utf8))
+        let value = hash.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Double(value) / Double(UInt64.max) * 100 < samplePercent
     }
 
     private enum Finding: Sendable {
@@ -89,8 +109,20 @@ public struct Verifier: Sendable {
         let key = destinationPrefix + blob.name
         let stored: StreamedDigest
         do {
-            stored = try await retry.run(logger: logger, what: "reading \(key.escapedForDisplay) from S3") {
-                try await s3.digestObject(key: key)
+            if blob.size > rangeSize, let head = try await s3.headObject(key: key) {
+                // Large: its size first (a different size needs no reading), then by ranges.
+                if head.size != blob.size {
+                    return .differs(
+                        VerifyDifference(
+                            kind: .size, name: blob.name, detail: "size: Azure \(blob.size), S3 \(head.size)"))
+                }
+                stored = try await digestByRanges(size: head.size, what: "\(key.escapedForDisplay) from S3") {
+                    try await s3.getObject(key: key, range: $0)
+                }
+            } else {
+                stored = try await retry.run(logger: logger, what: "reading \(key.escapedForDisplay) from S3") {
+                    try await s3.digestObject(key: key)
+                }
             }
         } catch let error as RemoteError where error.kind == .notFound || error.code == "KeyTooLongError" {
             return .differs(VerifyDifference(kind: .missing, name: blob.name, detail: "no object in S3"))
@@ -103,9 +135,16 @@ public struct Verifier: Sendable {
         if let md5 = blob.contentMD5, !md5.isEmpty {
             expected = md5
         } else {
-            let source = try await retry.run(logger: logger, what: "reading \(blob.name.escapedForDisplay) from Azure")
-            {
-                try await azure.digestBlob(blob.name)
+            let source: StreamedDigest
+            if blob.size > rangeSize {
+                source = try await digestByRanges(size: blob.size, what: "\(blob.name.escapedForDisplay) from Azure") {
+                    try await azure.getBlob(blob.name, range: $0).body
+                }
+            } else {
+                source = try await retry.run(logger: logger, what: "reading \(blob.name.escapedForDisplay) from Azure")
+                {
+                    try await azure.digestBlob(blob.name)
+                }
             }
             expected = Base64.encode(source.md5)
         }
@@ -113,5 +152,27 @@ public struct Verifier: Sendable {
         return actual == expected
             ? .same(stored.size)
             : .differs(VerifyDifference(kind: .hash, name: blob.name, detail: "MD5: Azure \(expected), S3 \(actual)"))
+    }
+
+    /// MD5 and size of `size` bytes read in `rangeSize` ranges, in order; each range is
+    /// retried on its own and hashed only once it arrived whole.
+    private func digestByRanges(
+        size: Int, what: String, read: @escaping @Sendable (ClosedRange<Int>) async throws -> [UInt8]
+    ) async throws -> StreamedDigest {
+        let hasher = MD5Hasher()
+        var offset = 0
+        while offset < size {
+            let range = offset...(min(size, offset + rangeSize) - 1)
+            let bytes = try await retry.run(logger: logger, what: "reading \(what) \(range)") {
+                let bytes = try await read(range)
+                guard bytes.count == range.count else {
+                    throw RemoteError(service: .s3, kind: .transient, message: "short ranged read")
+                }
+                return bytes
+            }
+            bytes.withUnsafeBytes { hasher.update($0) }
+            offset += bytes.count
+        }
+        return StreamedDigest(md5: hasher.finalize(), size: size)
     }
 }

@@ -61,6 +61,16 @@ extension AzureBlobClient {
             operation: "Set Blob Tier")
     }
 
+    /// Replaces a blob's index tags (Set Blob Tags).
+    func setTags(_ name: String, _ tags: [String: String]) async throws {
+        let xml =
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Tags><TagSet>"
+            + tags.sorted { $0.key < $1.key }.map { "<Tag><Key>\($0.key)</Key><Value>\($0.value)</Value></Tag>" }
+            .joined() + "</TagSet></Tags>"
+        _ = try await send(
+            "PUT", blob: name, query: [("comp", "tags")], body: Array(xml.utf8), operation: "Set Blob Tags")
+    }
+
     /// Deletes a blob (e.g. one that vanishes between listing and copying).
     func deleteBlob(_ name: String) async throws {
         _ = try await send("DELETE", blob: name, operation: "Delete Blob")
