@@ -131,6 +131,11 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 
+    /// Zeroes the request counters (`POST /__admin/stats/reset`).
+    public func resetStats() throws {
+        _ = try admin("POST", "/__admin/stats/reset", body: Data("{}".utf8))
+    }
+
     /// Stops the emulator (also done when released).
     public func stop() { process.stop() }
 
