@@ -55,7 +55,8 @@ struct ListingTests {
         let harness = try await MigrationHarness(name: "units", emulator: emulator)
         let names = Self.edgeNames + Self.skewed(120) + (0..<30).map { "A\($0)" } + (0..<30).map { "~\($0)" }
         _ = try await harness.seed(names, size: { _ in 1 })
-        let producer = try await harness.run("blobferry-producer", label: "producer", environment: ["BLOBFERRY_LISTERS": "8"])
+        let producer = try await harness.run(
+            "blobferry-producer", label: "producer", environment: ["BLOBFERRY_LISTERS": "8"])
         #expect(producer.status == 0, "\(producer.output)")
         #expect(try await Self.queued(harness) == names.sorted())
         let units = try await Self.units(harness)

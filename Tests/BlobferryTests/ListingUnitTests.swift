@@ -50,15 +50,19 @@ struct ListingUnitTests {
             end = child.upper
         }
         #expect(end == nil)
-        let rest = ["uploads/!0049x", "uploads/!0050", "uploads/!0100", "uploads/!9999", "uploads/\"", "uploads/#1", "uploads/0", "uploads/Mx", "uploads/zz", "uploads/~", "uploads/é",
-            "uploads/😀", "uploadsX", "uq", "u~"]
+        let rest = [
+            "uploads/!0049x", "uploads/!0050", "uploads/!0100", "uploads/!9999", "uploads/\"", "uploads/#1",
+            "uploads/0", "uploads/Mx", "uploads/zz", "uploads/~", "uploads/é",
+            "uploads/😀", "uploadsX", "uq", "u~",
+        ]
         for name in rest {
             let owners = ([parent] + children).filter { $0.contains(name) }
             #expect(owners.count == 1, "\(name): \(owners.map(\.id))")
         }
         // Sequential names split by decades too, so a chain of splits stays short.
         let sequential = (0..<50).map { "k\(String(format: "%06d", $0))" }
-        let (_, decades) = try #require(ListingUnit(id: "k", partition: "k", prefix: "k").split(after: sequential, pieces: 2))
+        let (_, decades) = try #require(
+            ListingUnit(id: "k", partition: "k", prefix: "k").split(after: sequential, pieces: 2))
         #expect(decades.map(\.lower).contains("k0001"))
         #expect(decades.map(\.lower).contains("k001"))
         #expect(decades.map(\.lower).contains("k1"))

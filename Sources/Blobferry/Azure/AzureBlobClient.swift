@@ -124,7 +124,8 @@ public final class AzureBlobClient: Sendable {
     /// x-ms-date and x-ms-version every Azure request carries.
     func send(
         _ method: String, blob: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
-        body: [UInt8] = [], version: String = apiVersion, operation: String, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+        body: [UInt8] = [], version: String = apiVersion, operation: String,
+        bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) async throws -> HTTPResponse {
         var path = endpointPath + "/" + AWSURIEncoding.encode(container, encodeSlash: true)
         if let blob { path += "/" + AWSURIEncoding.encode(blob, encodeSlash: false) }

@@ -126,7 +126,8 @@ public final class Producer: Sendable {
     private func serviceTakesStartFrom() async throws -> Bool {
         let retry = RetryPolicy(maxAttempts: 8)
         let first = try await retry.run(logger: logger, what: "listing the first name") {
-            try await self.azure.listBlobs(prefix: "", marker: nil, maxResults: 1, includeMetadata: false, namesOnly: true)
+            try await self.azure.listBlobs(
+                prefix: "", marker: nil, maxResults: 1, includeMetadata: false, namesOnly: true)
         }.blobs.first?.name
         let probe = first.flatMap(ListingUnit.successor(of:)) ?? "0"
         let answer: String?
@@ -193,7 +194,9 @@ public final class Producer: Sendable {
                         unit = plan.parent
                         Self.testHookAfterSplit()
                     case .unitMoved:
-                        if let stored = try await store.listingUnits().first(where: { $0.id == unit.id }) { unit = stored }
+                        if let stored = try await store.listingUnits().first(where: { $0.id == unit.id }) {
+                            unit = stored
+                        }
                     }
                 }
             }

@@ -67,7 +67,9 @@ extension JobStore {
         let reply = try await runIdempotent { connection in
             try connection.evalScript(
                 QueueScripts.splitUnit,
-                keys: [RedisArgument(keys.producerLease), RedisArgument(keys.units), RedisArgument(keys.cursor(old.id))],
+                keys: [
+                    RedisArgument(keys.producerLease), RedisArgument(keys.units), RedisArgument(keys.cursor(old.id)),
+                ],
                 arguments: frozen
             ).decodeInt("splitUnit script")
         }
