@@ -159,7 +159,7 @@ LIST_N=${SCALE_LIST_BLOBS:-300000}
 LIST_LATENCY=${SCALE_LIST_LATENCY_MS:-300}
 [[ $LIST_N =~ ^[1-9][0-9]*$ ]] || die "SCALE_LIST_BLOBS must be a positive integer (got '$LIST_N')"
 listing_speed() {
-    local label=$1 prefix=$2 port job start end wall requests units listed minimum
+    local label=$1 prefix=$2 port job wall requests units listed minimum
     rm -f "$TMP/list.port"
     "$PYTHON" -S scripts/azure_emulator.py --port 0 --port-file "$TMP/list.port" --synthetic "$LIST_N" \
         --synthetic-container "$CONTAINER" --synthetic-prefix "$prefix" --latency-ms "$LIST_LATENCY" \
@@ -173,15 +173,19 @@ listing_speed() {
     [[ -s $TMP/list.port ]] || die "the emulator did not start in 30 s"
     port=$(<"$TMP/list.port")
     job="scale-list-$label"
-    start=$(date +%s.%N)
+    local e0 r0 user sys rss cpu_e cpu_r
+    e0=$(proc_cpu "$LIST_EMULATOR_PID")
+    r0=$(redis_cpu)
     if ! BLOBFERRY_JOB=$job BLOBFERRY_LISTERS=16 \
         AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$AZURE_ACCOUNT;AccountKey=$AZURE_KEY;BlobEndpoint=http://127.0.0.1:$port/$AZURE_ACCOUNT;" \
+        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time.list-$label" \
         "$BIN/blobferry-producer" >"$TMP/producer.list-$label.log" 2>&1; then
         tail -20 "$TMP/producer.list-$label.log" >&2
         die "producer (listing $label) failed"
     fi
-    end=$(date +%s.%N)
-    wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", b - a}')
+    read -r wall user sys rss < <(tail -1 "$TMP/time.list-$label")
+    cpu_e=$(awk -v a="$e0" -v b="$(proc_cpu "$LIST_EMULATOR_PID")" 'BEGIN {printf "%.1f", b - a}')
+    cpu_r=$(awk -v a="$r0" -v b="$(redis_cpu)" 'BEGIN {printf "%.1f", b - a}')
     requests=$(curl -s "http://127.0.0.1:$port/__admin/stats" | jq -r '.by_operation.ListBlobs')
     units=$(rcli HLEN "blobferry:$job:units")
     listed=$(rcli HGET "blobferry:$job:stats" listed)
@@ -191,6 +195,7 @@ listing_speed() {
     wait "$LIST_EMULATOR_PID" 2>/dev/null || true
     LIST_EMULATOR_PID=""
     echo "  $label: wall ${wall} s, ${requests} list requests (minimum ${minimum}; goal at most $((minimum * 12 / 10)) + ${units} units = $((minimum * 12 / 10 + units))), ${units} listing units, listed ${listed}"
+    echo "    CPU seconds: producer $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.1f", u + s}'), emulator ${cpu_e}, redis-server ${cpu_r}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     LIST_WALL[$label]=$wall
 }
 declare -A LIST_WALL

@@ -112,6 +112,8 @@ public final class Producer: Sendable {
             try await group.waitForAll()
         }
         if stopSignal.isStopping { return nil }
+        // Every unit is listed: so is every partition, even one no unit covers.
+        try await store.markPartitionsListed(scheme.partitions)
         try await store.finishListing()
         let totals = counters.snapshot()
         return Summary(
@@ -238,7 +240,7 @@ public final class Producer: Sendable {
             }
         }
         if position.isListed, await pool.finish(unit) {
-            try await store.markPartitionListed(partition)
+            try await store.markPartitionsListed([partition])
         }
     }
 

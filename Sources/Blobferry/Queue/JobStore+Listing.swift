@@ -76,10 +76,11 @@ extension JobStore {
         return reply == 1 ? .recorded : .unitMoved
     }
 
-    /// Marks a partition fully listed in this pass (all its units are).
-    public func markPartitionListed(_ partition: String) async throws {
-        let key = keys.listedPartitions
-        _ = try await runIdempotent { try $0.send("SADD", RedisArgument(key), RedisArgument(partition)) }
+    /// Marks partitions fully listed in this pass (all their units are).
+    public func markPartitionsListed(_ partitions: [String]) async throws {
+        guard !partitions.isEmpty else { return }
+        let command = [RedisArgument("SADD"), RedisArgument(keys.listedPartitions)] + partitions.map { RedisArgument($0) }
+        _ = try await runIdempotent { try $0.send(command) }
     }
 
     static func encode(_ unit: ListingUnit) throws -> String {
