@@ -17,12 +17,14 @@
 #      same count all under `uploads/` (skewed), one producer with 16 listers each:
 #      wall time, List Blobs requests (the emulator's count, the preflight and the two
 #      startFrom checks included), listing units (Redis `units`), against the minimum
-#      (names / 5000) and issue 9's goals.
+#      (names / 5000) and issue 9's goals; first the same two with the emulator rejecting
+#      startFrom, which is the listing of before (a catch-all sweep, no splitting), unless
+#      SCALE_LIST_SWEEP=0.
 # Exits non-zero when the producer's peak RSS reaches SCALE_MAX_RSS_KIB (64 MiB) or a
 # count differs from N. Stops everything it started, whatever happens.
 # Knobs: SCALE_BLOBS, SCALE_LISTERS (producer listers, default: the producer's 16),
 # SCALE_MAX_RSS_KIB (65536), SCALE_KEEP=1 (keep the temp dir with the logs),
-# SCALE_LIST_BLOBS, SCALE_LIST_LATENCY_MS, SCALE_LIST_ONLY=1 (only step 4).
+# SCALE_LIST_BLOBS, SCALE_LIST_LATENCY_MS, SCALE_LIST_ONLY=1 (only step 4), SCALE_LIST_SWEEP.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -159,10 +161,11 @@ LIST_N=${SCALE_LIST_BLOBS:-300000}
 LIST_LATENCY=${SCALE_LIST_LATENCY_MS:-300}
 [[ $LIST_N =~ ^[1-9][0-9]*$ ]] || die "SCALE_LIST_BLOBS must be a positive integer (got '$LIST_N')"
 listing_speed() {
-    local label=$1 prefix=$2 port job wall requests units listed minimum
+    local label=$1 prefix=$2 start_from=${3:-support} port job wall requests units listed minimum
     rm -f "$TMP/list.port"
     "$PYTHON" -S scripts/azure_emulator.py --port 0 --port-file "$TMP/list.port" --synthetic "$LIST_N" \
         --synthetic-container "$CONTAINER" --synthetic-prefix "$prefix" --latency-ms "$LIST_LATENCY" \
+        --start-from "$start_from" \
         2>"$TMP/emulator.$label.log" &
     LIST_EMULATOR_PID=$!
     for _ in $(seq 1 300); do
@@ -201,6 +204,12 @@ listing_speed() {
 declare -A LIST_WALL
 run_listing_speed() {
     echo "== listing speed: $LIST_N names, ${LIST_LATENCY} ms per request, 16 listers"
+    if [[ ${SCALE_LIST_SWEEP:-1} == 1 ]]; then
+        echo "  without startFrom (the emulator rejects it): the listing of before issue 9, a catch-all sweep"
+        listing_speed uniform-sweep "" reject
+        listing_speed skewed-sweep "uploads/" reject
+        echo "  with startFrom: gaps and sub-ranges"
+    fi
     listing_speed uniform ""
     listing_speed skewed "uploads/"
     echo "  skewed / uniform wall time: $(awk -v a="${LIST_WALL[skewed]}" -v b="${LIST_WALL[uniform]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') (goal: at most 1.5)"

@@ -79,7 +79,8 @@ extension JobStore {
     /// Marks partitions fully listed in this pass (all their units are).
     public func markPartitionsListed(_ partitions: [String]) async throws {
         guard !partitions.isEmpty else { return }
-        let command = [RedisArgument("SADD"), RedisArgument(keys.listedPartitions)] + partitions.map { RedisArgument($0) }
+        let command =
+            [RedisArgument("SADD"), RedisArgument(keys.listedPartitions)] + partitions.map { RedisArgument($0) }
         _ = try await runIdempotent { try $0.send(command) }
     }
 
