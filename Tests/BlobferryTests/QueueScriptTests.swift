@@ -346,7 +346,7 @@ import Testing
     /// A unit's page moves the unit's cursor and, at its end, marks the unit (not the whole
     /// partition) listed, while counts stay per partition.
     @Test func enqueuePageOfAUnitMovesOnlyThatUnit() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         let page = try await store.enqueuePage(
             producer: "producer#1", partition: "_other", unit: "_other,1", from: "", next: nil, keys: [":a", "@b"])
         #expect(page == .enqueued(count: 2, queueLength: 2))
@@ -361,7 +361,7 @@ import Testing
     /// A split is recorded once, only while the unit and its cursor are where the producer
     /// split them, and only by the lease holder; a retry after a lost reply is a success.
     @Test func splitUnitRecordsParentAndChildrenOnceAtTheMarker() async throws {
-        #expect(try await store.holdProducerLease("producer#1", seconds: 30))
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
         let root = ListingUnit(id: "u", partition: "u", prefix: "u")
         #expect(try await store.recordRootUnits([root]) == [root])
         #expect(try await store.recordRootUnits([root, ListingUnit(id: "x", partition: "x", prefix: "x")]) == [root])
