@@ -31,10 +31,13 @@ azure-storage-blob SDK in scripts/tests/test_azure_emulator.py):
   returned as sent (bodies are never encoded or decoded).
   If-Match / If-None-Match on reads and writes.
 - List Blobs: prefix, delimiter, marker / NextMarker (opaque), maxresults (default and cap
-  5000, or --max-page), include=metadata, startFrom (inclusive). Order: names sorted by
-  their UTF-8 bytes (the same as Python's code point order). Names that XML 1.0 cannot
+  5000, or --max-page), include=metadata, startFrom (inclusive; with x-ms-version
+  2026-02-06 or later, ignored by older versions like any parameter they do not know).
+  Order: names sorted by their UTF-8 bytes (the same as Python's code point order). Names that XML 1.0 cannot
   carry are sent as <Name Encoded="true"> with percent-encoding, as Azure does.
-- Test knobs: --latency-ms, --fail-rate/--fail-methods (503 ServerBusy, optional
+- Test knobs: --start-from support|reject|ignore (reject: act as a service older than
+  2026-02-06, which answers 400 InvalidHeaderValue to that x-ms-version; ignore: list as
+  if startFrom were absent, as older Azurite did), --latency-ms, --fail-rate/--fail-methods (503 ServerBusy, optional
   Retry-After), --max-page, --synthetic N (read-only container of N generated blobs,
   see SyntheticContainer), and an admin API on the same port (from loopback or from this
   host's own listening address only, no auth): GET/POST /__admin/config,
@@ -73,6 +76,9 @@ DEV_ACCOUNT = "devstoreaccount1"
 # The well-known Azurite / Storage Emulator development key (public, not a secret).
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 SERVICE_VERSION = "2025-11-05"
+# The first service version that knows List Blobs' startFrom.
+START_FROM_VERSION = "2026-02-06"
+START_FROM_MODES = ("support", "reject", "ignore")
 LIST_CAP = 5000
 MAX_BLOB_NAME_CHARS = 1024
 CLOCK_SKEW_SECONDS = 15 * 60
@@ -283,10 +289,12 @@ class SyntheticNames(Sequence):
 
     Name i = first character + a zero-padded number + a suffix: the fixed-width number
     makes the sequence sorted whatever the suffix, so bisect works on it directly and a
-    container of 100 million blobs costs no memory."""
+    container of 100 million blobs costs no memory. `prefix` goes before every name (a
+    skewed container: everything under one common prefix such as `uploads/`)."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, prefix: str = ""):
         self.count = count
+        self.prefix = prefix
         total = sum(_first_char_weight(c) for c in _SYNTHETIC_FIRST)
         cumulative = list(itertools.accumulate(_first_char_weight(c) for c in _SYNTHETIC_FIRST))
         self.starts = [0] + [count * w // total for w in cumulative[:-1]]
@@ -305,7 +313,7 @@ class SyntheticNames(Sequence):
         local = index - self.starts[group]
         mix = (local * 2654435761) & 0xFFFFFFFF
         suffix = _SYNTHETIC_SUFFIXES[(mix >> 8) % len(_SYNTHETIC_SUFFIXES)]
-        return f"{_SYNTHETIC_FIRST[group]}{local:09d}{suffix}"
+        return f"{self.prefix}{_SYNTHETIC_FIRST[group]}{local:09d}{suffix}"
 
 
 class SyntheticContainer:
@@ -321,13 +329,13 @@ class SyntheticContainer:
     read_only = True
     _STRIDE = 4096
 
-    def __init__(self, name: str, count: int, max_bytes: int, created: float):
+    def __init__(self, name: str, count: int, max_bytes: int, created: float, prefix: str = ""):
         self.name = name
         self.metadata: Dict[str, str] = {"synthetic": str(count)}
         self.etag = new_etag()
         self.last_modified = created
         self.max_bytes = max_bytes
-        self._names = SyntheticNames(count)
+        self._names = SyntheticNames(count, prefix)
         self._filler = self._make_filler(max_bytes)
         self._md5_states = self._make_md5_states(self._filler)
 
@@ -962,7 +970,7 @@ class Handlers:
         with self.store.lock:
             container = self.store.container(request.container)
             items, next_marker = list_page(container.names(), q.get("prefix", ""), q.get("marker", ""),
-                                           q.get("startfrom", ""), q.get("delimiter", ""),
+                                           self._start_from(request), q.get("delimiter", ""),
                                            self._max_results(request))
             entries = [(kind, name, container.describe(name) if kind == "blob" else None)
                        for kind, name in items]
@@ -980,6 +988,13 @@ class Handlers:
                 parts.append(self._blob_xml(name, blob, "metadata" in include))
         parts.append(f"</Blobs><NextMarker>{xml_text(next_marker)}</NextMarker></EnumerationResults>")
         return self._xml(parts)
+
+    def _start_from(self, request: Request) -> str:
+        """startFrom as the service applies it: only from version 2026-02-06 on (dates
+        compare as strings), and not at all when the switch says the service ignores it."""
+        if self.settings.start_from == "ignore" or request.header("x-ms-version") < START_FROM_VERSION:
+            return ""
+        return request.query.get("startfrom", "")
 
     def _blob_xml(self, name: str, blob: Blob, include_metadata: bool) -> str:
         md5 = base64.b64encode(blob.content_md5).decode() if blob.content_md5 is not None else ""
@@ -1256,6 +1271,7 @@ class Settings:
     max_page: int = 0                                                 # 0: Azure's 5000
     retry_after: Optional[int] = None
     max_rps: float = 0.0  # 0: no limit; above it, 503 ServerBusy as an account over its limit
+    start_from: str = "support"  # "reject": a service older than 2026-02-06; "ignore": old Azurite
 
     def update(self, changes: Dict[str, object]) -> None:
         """Applies all of `changes` or, when one is invalid, none of them."""
@@ -1274,6 +1290,8 @@ class Settings:
                 value = float(value)  # type: ignore[arg-type]
             elif name == "max_page":
                 value = int(value)  # type: ignore[arg-type]
+            elif name == "start_from":
+                value = str(value)
             elif name == "retry_after":
                 value = None if value is None else int(value)  # type: ignore[arg-type]
             setattr(self, name, value)
@@ -1283,6 +1301,8 @@ class Settings:
         """Refuses values that would silently do something else than asked."""
         if self.latency_ms < 0 or not 0 <= self.fail_rate <= 1 or self.max_page < 0 or self.max_rps < 0:
             raise ValueError("need latency_ms >= 0, 0 <= fail_rate <= 1, max_page >= 0, max_rps >= 0")
+        if self.start_from not in START_FROM_MODES:
+            raise ValueError(f"start_from must be one of {', '.join(START_FROM_MODES)}")
 
     def fails(self, method: str, rng: random.Random) -> bool:
         applies = not self.fail_methods or method in self.fail_methods
@@ -1482,6 +1502,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_error(self._server_busy(), request_id, "InjectedFailure", len(body), injected=True)
                 return
             request = self._parse(body)
+            self._check_version(request)
             operation = self._operation(request)
             operation_name = operation.name
             authenticate(request, operation, emulator.account, emulator.key)
@@ -1511,6 +1532,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise StorageError(400, "InvalidResourceName",
                                f"Blob names are at most {MAX_BLOB_NAME_CHARS} characters.")
         return classify(request.method, request.container, request.blob, request.query)
+
+    def _check_version(self, request: Request) -> None:
+        """With --start-from reject the emulator plays a service that predates 2026-02-06:
+        Azure answers a version it does not know with 400 InvalidHeaderValue."""
+        if self.emulator.settings.start_from == "reject" and request.header("x-ms-version") >= START_FROM_VERSION:
+            raise StorageError(400, "InvalidHeaderValue",
+                               "The value for one of the HTTP headers is not in the correct format.")
 
     def _server_busy(self) -> StorageError:
         headers = {}
@@ -1616,7 +1644,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault injector")
     parser.add_argument("--max-page", type=int, default=0, help="page cap below Azure's 5000")
     parser.add_argument("--max-rps", type=float, default=0.0, help="503 ServerBusy above this many requests/s")
+    parser.add_argument("--start-from", choices=START_FROM_MODES, default="support",
+                        help="List Blobs' startFrom: honoured (2026-02-06 and later), rejected "
+                             "(an older service: 400 to that version) or silently ignored")
     parser.add_argument("--synthetic", type=int, default=0, help="blobs in the synthetic container")
+    parser.add_argument("--synthetic-prefix", default="",
+                        help="put every synthetic name under this prefix (a skewed container)")
     parser.add_argument("--synthetic-container", default="synthetic")
     parser.add_argument("--synthetic-max-bytes", type=int, default=65536)
     parser.add_argument("--container", action="append", default=[], help="create this container at start")
@@ -1628,7 +1661,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     settings = Settings(latency_ms=args.latency_ms, fail_rate=args.fail_rate,
                         fail_methods=_method_list(args.fail_methods), max_page=args.max_page,
-                        retry_after=args.retry_after, max_rps=args.max_rps)
+                        retry_after=args.retry_after, max_rps=args.max_rps, start_from=args.start_from)
     try:
         settings.validate()
     except ValueError as error:
@@ -1636,7 +1669,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     emulator = Emulator(args.account, args.key, settings, args.seed)
     if args.synthetic > 0:
         emulator.store.containers[args.synthetic_container] = SyntheticContainer(
-            args.synthetic_container, args.synthetic, args.synthetic_max_bytes, time.time())
+            args.synthetic_container, args.synthetic, args.synthetic_max_bytes, time.time(), args.synthetic_prefix)
     for name in args.container:
         emulator.store.containers.setdefault(name, Container(name, {}))
     server = make_server(emulator, args.host, args.port, args.verbose)

@@ -12,10 +12,19 @@
 #   2. a Lua step moves every queued key into its partition's done set (a finished
 #      migration, without copying) -> bytes per done key
 #   3. producer run 2 (a new pass) over the same names: must enqueue 0, all skipped
+#   4. listing speed (issue 9): a fresh emulator adding SCALE_LIST_LATENCY_MS (300) to
+#      every request, SCALE_LIST_BLOBS (300,000) names spread over the alphabet, then the
+#      same count all under `uploads/` (skewed), one producer with 16 listers each:
+#      wall time, List Blobs requests (the emulator's count, the preflight and the two
+#      startFrom checks included), listing units (Redis `units`), against the minimum
+#      (names / 5000) and issue 9's goals; first the same two with the emulator rejecting
+#      startFrom, which is the listing of before (a catch-all sweep, no splitting), unless
+#      SCALE_LIST_SWEEP=0.
 # Exits non-zero when the producer's peak RSS reaches SCALE_MAX_RSS_KIB (64 MiB) or a
 # count differs from N. Stops everything it started, whatever happens.
 # Knobs: SCALE_BLOBS, SCALE_LISTERS (producer listers, default: the producer's 16),
-# SCALE_MAX_RSS_KIB (65536), SCALE_KEEP=1 (keep the temp dir with the logs).
+# SCALE_MAX_RSS_KIB (65536), SCALE_KEEP=1 (keep the temp dir with the logs),
+# SCALE_LIST_BLOBS, SCALE_LIST_LATENCY_MS, SCALE_LIST_ONLY=1 (only step 4), SCALE_LIST_SWEEP.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,13 +45,13 @@ command -v redis-server >/dev/null || die "redis-server not found: run scripts/i
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install time)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blobferry-scale.XXXXXX")
-REDIS_PID="" EMULATOR_PID=""
+REDIS_PID="" EMULATOR_PID="" LIST_EMULATOR_PID=""
 cleanup() {
     local rc=$?
-    for pid in $EMULATOR_PID $REDIS_PID; do
+    for pid in $LIST_EMULATOR_PID $EMULATOR_PID $REDIS_PID; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $EMULATOR_PID $REDIS_PID; do
+    for pid in $LIST_EMULATOR_PID $EMULATOR_PID $REDIS_PID; do
         wait "$pid" 2>/dev/null || true
     done
     if [[ ${SCALE_KEEP:-0} == 1 || $rc != 0 ]]; then
@@ -145,6 +154,72 @@ report_run() {
 per_key() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (n > 0 ? (b - a) / n : 0)}'; }
 
 REDIS_VERSION=$(rcli INFO server | tr -d '\r' | awk -F: '$1 == "redis_version" {print $2}')
+
+# Step 4: one producer lists LIST_N synthetic names (under `prefix`) from its own emulator
+# with LIST_LATENCY ms per request; prints wall time, List Blobs requests, listing units.
+LIST_N=${SCALE_LIST_BLOBS:-300000}
+LIST_LATENCY=${SCALE_LIST_LATENCY_MS:-300}
+[[ $LIST_N =~ ^[1-9][0-9]*$ ]] || die "SCALE_LIST_BLOBS must be a positive integer (got '$LIST_N')"
+listing_speed() {
+    local label=$1 prefix=$2 start_from=${3:-support} port job wall requests units listed minimum
+    rm -f "$TMP/list.port"
+    "$PYTHON" -S scripts/azure_emulator.py --port 0 --port-file "$TMP/list.port" --synthetic "$LIST_N" \
+        --synthetic-container "$CONTAINER" --synthetic-prefix "$prefix" --latency-ms "$LIST_LATENCY" \
+        --start-from "$start_from" \
+        2>"$TMP/emulator.$label.log" &
+    LIST_EMULATOR_PID=$!
+    for _ in $(seq 1 300); do
+        [[ -s $TMP/list.port ]] && break
+        kill -0 "$LIST_EMULATOR_PID" 2>/dev/null || die "the emulator exited (see $TMP/emulator.$label.log)"
+        sleep 0.1
+    done
+    [[ -s $TMP/list.port ]] || die "the emulator did not start in 30 s"
+    port=$(<"$TMP/list.port")
+    job="scale-list-$label"
+    local e0 r0 user sys rss cpu_e cpu_r
+    e0=$(proc_cpu "$LIST_EMULATOR_PID")
+    r0=$(redis_cpu)
+    if ! BLOBFERRY_JOB=$job BLOBFERRY_LISTERS=16 \
+        AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$AZURE_ACCOUNT;AccountKey=$AZURE_KEY;BlobEndpoint=http://127.0.0.1:$port/$AZURE_ACCOUNT;" \
+        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time.list-$label" \
+        "$BIN/blobferry-producer" >"$TMP/producer.list-$label.log" 2>&1; then
+        tail -20 "$TMP/producer.list-$label.log" >&2
+        die "producer (listing $label) failed"
+    fi
+    read -r wall user sys rss < <(tail -1 "$TMP/time.list-$label")
+    cpu_e=$(awk -v a="$e0" -v b="$(proc_cpu "$LIST_EMULATOR_PID")" 'BEGIN {printf "%.1f", b - a}')
+    cpu_r=$(awk -v a="$r0" -v b="$(redis_cpu)" 'BEGIN {printf "%.1f", b - a}')
+    requests=$(curl -s "http://127.0.0.1:$port/__admin/stats" | jq -r '.by_operation.ListBlobs')
+    units=$(rcli HLEN "blobferry:$job:units")
+    listed=$(rcli HGET "blobferry:$job:stats" listed)
+    check "listed ($label)" "$listed" "$LIST_N"
+    minimum=$(((LIST_N + 4999) / 5000))
+    kill "$LIST_EMULATOR_PID" 2>/dev/null || true
+    wait "$LIST_EMULATOR_PID" 2>/dev/null || true
+    LIST_EMULATOR_PID=""
+    echo "  $label: wall ${wall} s, ${requests} list requests (minimum ${minimum}; goal at most $((minimum * 12 / 10)) + ${units} units = $((minimum * 12 / 10 + units))), ${units} listing units, listed ${listed}"
+    echo "    CPU seconds: producer $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.1f", u + s}'), emulator ${cpu_e}, redis-server ${cpu_r}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    LIST_WALL[$label]=$wall
+}
+declare -A LIST_WALL
+run_listing_speed() {
+    echo "== listing speed: $LIST_N names, ${LIST_LATENCY} ms per request, 16 listers"
+    if [[ ${SCALE_LIST_SWEEP:-1} == 1 ]]; then
+        echo "  without startFrom (the emulator rejects it): the listing of before issue 9, a catch-all sweep"
+        listing_speed uniform-sweep "" reject
+        listing_speed skewed-sweep "uploads/" reject
+        echo "  with startFrom: gaps and sub-ranges"
+    fi
+    listing_speed uniform ""
+    listing_speed skewed "uploads/"
+    echo "  skewed / uniform wall time: $(awk -v a="${LIST_WALL[skewed]}" -v b="${LIST_WALL[uniform]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') (goal: at most 1.5)"
+}
+if [[ ${SCALE_LIST_ONLY:-0} == 1 ]]; then
+    run_listing_speed
+    echo "== summary"
+    echo "  listing speed  $( ((FAILED)) && echo FAILED || echo OK)"
+    exit "$FAILED"
+fi
 MEM0=$(used_memory)
 # The synthetic blobs' Last-Modified is the emulator's start: leave that second behind, or
 # pass 2 (a delta pass: at or after pass 1's start by Azure's clock) would copy them again.
@@ -198,6 +273,8 @@ report_run
 # A bulk-filled set can be left mid-way through Redis' incremental rehash (old and new
 # tables both allocated); pass 2's lookups finish it, so this is the settled figure.
 echo "  Redis used_memory ${MEM0} -> ${MEM3} bytes: $(per_key "$MEM0" "$MEM3" "$MOVED") bytes per done key once the sets' rehashing settled"
+
+run_listing_speed
 
 echo "== summary"
 echo "  N=$N  Redis $REDIS_VERSION  $( ((FAILED)) && echo FAILED || echo OK)"

@@ -49,12 +49,16 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
     ///   - syntheticContainer: its name.
     ///   - retryAfter: `Retry-After` seconds sent with injected 503s.
     ///   - containers: empty containers to create at start.
+    ///   - startFrom: List Blobs' `startFrom`: `support`, `reject` (a service older than
+    ///     2026-02-06) or `ignore` (old Azurite); the admin API can change it later.
+    ///   - syntheticPrefix: put every synthetic name under this prefix (a skewed container).
     ///   - host: the IPv4 address to listen on (e.g. a bridge that network namespaces
     ///     reach); the admin API answers this host only (loopback or that address).
     public init(
         latencyMs: Int = 0, failRate: Double = 0, failMethods: [String] = [], maxPage: Int? = nil,
         synthetic: Int = 0, syntheticContainer: String = "synthetic", retryAfter: Int? = nil,
-        containers: [String] = [], account: String = developmentAccount, key: String = developmentKey,
+        containers: [String] = [], startFrom: String = "support", syntheticPrefix: String = "",
+        account: String = developmentAccount, key: String = developmentKey,
         host: String = "127.0.0.1", python: String = "python3", timeout: TimeInterval = 20
     ) throws {
         let directory = NSTemporaryDirectory() as NSString
@@ -67,6 +71,7 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
             "--latency-ms", String(latencyMs), "--fail-rate", String(failRate),
             "--fail-methods", failMethods.joined(separator: ","),
             "--synthetic", String(synthetic), "--synthetic-container", syntheticContainer,
+            "--synthetic-prefix", syntheticPrefix, "--start-from", startFrom,
         ]
         if let maxPage { arguments += ["--max-page", String(maxPage)] }
         if let retryAfter { arguments += ["--retry-after", String(retryAfter)] }
@@ -124,6 +129,11 @@ public final class AzureEmulatorProcess: @unchecked Sendable {
     public func stats() throws -> [String: Any] {
         let data = try admin("GET", "/__admin/stats", body: nil)
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// Zeroes the request counters (`POST /__admin/stats/reset`).
+    public func resetStats() throws {
+        _ = try admin("POST", "/__admin/stats/reset", body: Data("{}".utf8))
     }
 
     /// Stops the emulator (also done when released).

@@ -195,8 +195,10 @@ struct PipelineEndToEndTests {
         let emulator = try AzureEmulatorProcess(latencyMs: 60, maxPage: 10)
         let harness = try await MigrationHarness(name: "lost-cursor", emulator: emulator)
         let expected = try await harness.seed((0..<200).map { "A/\($0)" })
+        // One lister: partition A stays one unit (no split), so its cursor is the one to move.
         let producer = try harness.start(
-            "blobferry-producer", label: "producer", environment: ["BLOBFERRY_PARTITIONS": "A"])
+            "blobferry-producer", label: "producer",
+            environment: ["BLOBFERRY_PARTITIONS": "A", "BLOBFERRY_LISTERS": "1"])
         let redis = try RedisConnection(configuration: try RedisConfiguration(url: harness.redis.url))
         let cursor = JobKeys(job: harness.job).cursor("A")
         var first = ""
@@ -223,7 +225,10 @@ struct PipelineEndToEndTests {
         let emulator = try AzureEmulatorProcess(latencyMs: 150, maxPage: 10)
         let harness = try await MigrationHarness(name: "two-producers", emulator: emulator)
         let expected = try await harness.seed((0..<600).map { "B/\($0)" })
-        let environment = ["BLOBFERRY_PARTITIONS": "B", "BLOBFERRY_PRODUCER_LEASE_SECONDS": "2"]
+        // One lister, so no split lists the 60 pages in parallel and ends the first early.
+        let environment = [
+            "BLOBFERRY_PARTITIONS": "B", "BLOBFERRY_PRODUCER_LEASE_SECONDS": "2", "BLOBFERRY_LISTERS": "1",
+        ]
         let first = try harness.start("blobferry-producer", label: "first", environment: environment)
         try await harness.waitUntil("the first producer lists") { try await harness.status().listed > 0 }
         let second = try await harness.run("blobferry-producer", label: "second", environment: environment)

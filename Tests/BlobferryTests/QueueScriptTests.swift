@@ -391,6 +391,53 @@ import Testing
         #expect(total.pages == 2 && total.sizes == sizes && total.bytesByPartition == ["A": 1000])
     }
 
+    // MARK: listing units
+
+    /// A unit's page moves the unit's cursor and, at its end, marks the unit (not the whole
+    /// partition) listed, while counts stay per partition.
+    @Test func enqueuePageOfAUnitMovesOnlyThatUnit() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        let page = try await store.enqueuePage(
+            producer: "producer#1", partition: "_other", unit: "_other,1", from: "", next: nil, keys: [":a", "@b"])
+        #expect(page == .enqueued(count: 2, queueLength: 2))
+        #expect(try await redis("GET", keys.cursor("_other,1")).string == "done")
+        #expect(try await members(keys.unitListed("_other,1")) == ["_other"])
+        #expect(try await members(keys.listedPartitions) == [])
+        #expect(try await hash(keys.listedCounts) == ["_other": "2"])
+        let position = try await store.listingPosition(of: ListingUnit(id: "_other,1", partition: "_other", prefix: ""))
+        #expect(position.isListed)
+    }
+
+    /// A split is recorded once, only while the unit and its cursor are where the producer
+    /// split them, and only by the lease holder; a retry after a lost reply is a success.
+    @Test func splitUnitRecordsParentAndChildrenOnceAtTheMarker() async throws {
+        #expect(try await store.holdProducerLease("producer#1", seconds: 600))
+        let root = ListingUnit(id: "u", partition: "u", prefix: "u")
+        #expect(try await store.recordRootUnits([root]) == [root])
+        #expect(try await store.recordRootUnits([root, ListingUnit(id: "x", partition: "x", prefix: "x")]) == [root])
+        let plan = try #require(root.split(after: ["uploads/a1", "uploads/a9"], pieces: 2))
+        let split = { (producer: String, marker: String) in
+            try await store.splitUnit(
+                producer: producer, old: root, parent: plan.parent, children: plan.children, at: marker)
+        }
+        #expect(try await split("producer#1", "m0") == .unitMoved, "the cursor is not at m0")
+        #expect(try await store.listingUnits() == [root])
+        await #expect(throws: BlobferryError.self) { try await split("producer#2", "") }
+        #expect(try await split("producer#1", "") == .recorded)
+        #expect(try await split("producer#1", "") == .recorded, "a retry of an applied split")
+        let stored = try await store.listingUnits()
+        #expect(stored.count == 1 + plan.children.count)
+        #expect(stored.first { $0.id == "u" } == plan.parent)
+        #expect(Set(stored.map(\.id)) == Set(["u"] + plan.children.map(\.id)))
+        // Once split, the old definition no longer matches: a second split of it is refused.
+        let other = ListingUnit(id: "u", partition: "u", prefix: "u", upper: "uz")
+        #expect(
+            try await store.splitUnit(
+                producer: "producer#1", old: root, parent: other,
+                children: [ListingUnit(id: "u,9.0", partition: "u", prefix: "uz", lower: "uz")], at: "")
+                == .unitMoved)
+    }
+
     // MARK: delta passes (issue 11)
 
     /// A delta page pushes a done key the producer found changed (and marks it in the

@@ -409,6 +409,33 @@ def _signed_list(emulator, container: str, query: str):
     return emulator.raw("GET", f"{path}?{query}", headers=headers)
 
 
+def test_start_from_lists_from_a_name_on_and_the_switch_rejects_or_ignores_it(emulator):
+    container = emulator.service().create_container("startfrom")
+    names = ["!x", "0a", "9z", ":c", "A1", "Zz", "_u", "a1", "z9", "~t", "\u00e9t\u00e9"]
+    for name in names:
+        container.upload_blob(name, b"")
+    in_order = sorted(names, key=lambda n: n.encode("utf-8"))
+    # The SDK sends startFrom with its own (newer than 2026-02-06) version: inclusive.
+    assert [b.name for b in container.list_blobs(start_from=":c")] == in_order[in_order.index(":c"):]
+    assert [b.name for b in container.list_blobs(start_from="[")] == ["_u", "a1", "z9", "~t", "\u00e9t\u00e9"]
+    assert [b.name for b in container.list_blobs(name_starts_with="a", start_from="a2")] == []
+    # A version older than 2026-02-06 does not know the parameter: ignored.
+    headers = signed_headers()
+    headers["x-ms-version"] = "2025-11-05"
+    query = "comp=list&restype=container&startFrom=z"
+    headers["Authorization"] = reference_sign("GET", f"/{ACCOUNT}/startfrom", headers, query)
+    status, _, body = emulator.raw("GET", f"/{ACCOUNT}/startfrom?{query}", headers=headers)
+    assert status == 200 and b"<Name>!x</Name>" in body
+    assert emulator.admin("POST", "/__admin/config", {"start_from": "ignore"})["start_from"] == "ignore"
+    assert [b.name for b in container.list_blobs(start_from="[")] == in_order
+    emulator.admin("POST", "/__admin/config", {"start_from": "reject"})
+    with pytest.raises(HttpResponseError) as refused:
+        list(container.list_blobs(start_from="["))
+    assert refused.value.status_code == 400 and refused.value.error_code == "InvalidHeaderValue"
+    emulator.admin("POST", "/__admin/config", {"start_from": "support"})
+    assert [b.name for b in container.list_blobs(start_from="~")] == ["~t", "\u00e9t\u00e9"]
+
+
 def test_max_page_caps_pages_and_admin_can_change_it(start_emulator):
     emulator = start_emulator("--max-page", "3")
     container = emulator.service().create_container("capped")

@@ -9,6 +9,9 @@ import Foundation
 public final class AzureBlobClient: Sendable {
     /// The REST API version sent with every request.
     public static let apiVersion = "2021-12-02"
+    /// The version List Blobs' `startFrom` needs, sent only on the requests that use it:
+    /// a service older than it rejects the version on every call.
+    public static let startFromVersion = "2026-02-06"
 
     public let container: String
     private let endpointPath: String
@@ -43,15 +46,21 @@ public final class AzureBlobClient: Sendable {
     /// it arrives, so the page's XML (megabytes for 5,000 blobs) is never held whole.
     /// `namesOnly`: the items carry only names, sizes and Last-Modified (no other
     /// properties), for the producer. The page carries the response's `Date`.
+    /// `startFrom`: list from this name on (inclusive), with version 2026-02-06.
     public func listBlobs(
-        prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true, namesOnly: Bool = false
+        prefix: String, marker: String?, maxResults: Int, includeMetadata: Bool = true, namesOnly: Bool = false,
+        startFrom: String? = nil
     ) async throws -> BlobListPage {
         var query = [("restype", "container"), ("comp", "list"), ("maxresults", String(maxResults))]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let marker, !marker.isEmpty { query.append(("marker", marker)) }
+        if let startFrom, !startFrom.isEmpty { query.append(("startFrom", startFrom)) }
         if includeMetadata { query.append(("include", "metadata")) }
         let parser = ListBlobsParser(namesOnly: namesOnly)
-        let response = try await send("GET", blob: nil, query: query, operation: "List Blobs") { parser.consume($0) }
+        let version = (startFrom ?? "").isEmpty ? Self.apiVersion : Self.startFromVersion
+        let response = try await send("GET", blob: nil, query: query, version: version, operation: "List Blobs") {
+            parser.consume($0)
+        }
         var page = try parser.finish()
         page.date = response.header("date").flatMap(HTTPDate.parse)
         return page
@@ -132,13 +141,14 @@ public final class AzureBlobClient: Sendable {
     /// x-ms-date and x-ms-version every Azure request carries.
     func send(
         _ method: String, blob: String?, query: [(String, String)] = [], headers extra: [HTTPHeader] = [],
-        body: [UInt8] = [], operation: String, bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+        body: [UInt8] = [], version: String = apiVersion, operation: String,
+        bodyHandler: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
     ) async throws -> HTTPResponse {
         var path = endpointPath + "/" + AWSURIEncoding.encode(container, encodeSlash: true)
         if let blob { path += "/" + AWSURIEncoding.encode(blob, encodeSlash: false) }
         var headers = extra
         headers.append(HTTPHeader("x-ms-date", HTTPDate.rfc1123(Date())))
-        headers.append(HTTPHeader("x-ms-version", Self.apiVersion))
+        headers.append(HTTPHeader("x-ms-version", version))
         return try await executor.send(
             method, path: path, query: query, headers: headers, body: body, operation: operation,
             bodyHandler: bodyHandler)

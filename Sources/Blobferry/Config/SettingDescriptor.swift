@@ -171,7 +171,7 @@ extension SettingDescriptor {
             }, problem: { _ in nil }),
         integer(
             "producer.listers", "BLOBFERRY_LISTERS", at: \.producer.listers, 1...Int.max, role: .producer,
-            help: "partitions listed at the same time"),
+            help: "listing units (prefixes, gaps, sub-ranges) listed at the same time"),
         integer(
             "producer.page_size", "BLOBFERRY_PAGE_SIZE", at: \.producer.pageSize, 1...5000, role: .producer,
             help: "List Blobs page (Azure's cap is 5000)"),

@@ -3,8 +3,9 @@ import BlobferryHTTP
 import Foundation
 import Logging
 
-/// Lists the source container with one lister per partition, in parallel, and feeds the
-/// partitions' Redis queues.
+/// Lists the source container in parallel, one listing unit at a time per lister (a
+/// partition's prefix, a gap between prefixes, or a sub-range split off a large unit), and
+/// feeds the partitions' Redis queues.
 ///
 /// Each page goes to Redis in one atomic script that also saves the page's marker, so a
 /// producer killed at any instant resumes exactly where Redis says it was. A partition
@@ -86,24 +87,33 @@ public final class Producer: Sendable {
             logger.warning(
                 "pass \(pass): the previous pass recorded no start by Azure's clock; only new blobs are copied")
         }
-        let partitions = scheme.partitions
+        var units = try await store.listingUnits()
+        if units.isEmpty {
+            var byRanges = false
+            if scheme.gaps != nil { byRanges = try await serviceTakesStartFrom() }
+            units = try await store.recordRootUnits(scheme.rootUnits(byRanges: byRanges))
+        }
+        // A catch-all that sweeps everything means the service lists without startFrom:
+        // nothing can split either.
+        let splits = !units.contains { $0.id == PartitionScheme.catchAll }
         let width = max(1, settings.producer.listers)
+        let pool = ListingPool(units: units, listers: width)
+        logger.info("\(units.count) listing units, \(width) listers\(splits ? "" : ", no splitting")")
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            while next < min(width, partitions.count) {
-                let partition = partitions[next]
-                group.addTask { try await self.list(partition, pass: pass, changedSince: since) }
-                next += 1
-            }
-            while try await group.next() != nil {
-                if next < partitions.count {
-                    let partition = partitions[next]
-                    group.addTask { try await self.list(partition, pass: pass, changedSince: since) }
-                    next += 1
+            for _ in 0..<width {
+                group.addTask {
+                    while let unit = try await pool.next() {
+                        try await self.list(unit, pool: pool, splits: splits, pass: pass, changedSince: since)
+                        await pool.release()
+                        if self.stopSignal.isStopping { return }
+                    }
                 }
             }
+            try await group.waitForAll()
         }
         if stopSignal.isStopping { return nil }
+        // Every unit is listed: so is every partition, even one no unit covers.
+        try await store.markPartitionsListed(scheme.partitions)
         let deleted = try await store.finishListing(scheme: scheme)
         if deleted > 0 {
             logger.info(
@@ -116,28 +126,92 @@ public final class Producer: Sendable {
             seconds: Date().timeIntervalSince(started))
     }
 
-    /// Lists one partition from its saved marker to the end. With `changedSince` (a delta
-    /// pass), names whose Last-Modified is at or after it go to Redis as changed, so a done
-    /// blob overwritten since the previous pass started is copied again.
-    private func list(_ partition: String, pass: Int, changedSince: Date?) async throws {
-        var position = try await store.listingPosition(of: partition)
-        if position.isListed { return }
-        let prefix = scheme.listingPrefix(of: partition)
+    /// Whether List Blobs honours `startFrom` here (two one-name requests at a pass's start):
+    /// a service older than 2026-02-06 rejects the version (4xx), an older emulator ignores
+    /// the parameter (the name it returns sorts below `startFrom`). Either way the
+    /// catch-all sweeps the whole container as before, and one warning says so.
+    private func serviceTakesStartFrom() async throws -> Bool {
+        let retry = RetryPolicy(maxAttempts: 8)
+        let first = try await retry.run(logger: logger, what: "listing the first name") {
+            try await self.azure.listBlobs(
+                prefix: "", marker: nil, maxResults: 1, includeMetadata: false, namesOnly: true)
+        }.blobs.first?.name
+        let probe = first.flatMap(ListingUnit.successor(of:)) ?? "0"
+        let answer: String?
+        do {
+            answer = try await retry.run(logger: logger, what: "listing with startFrom") {
+                try await self.azure.listBlobs(
+                    prefix: "", marker: nil, maxResults: 1, includeMetadata: false, namesOnly: true, startFrom: probe)
+            }.blobs.first?.name
+        } catch let error as RemoteError where error.kind == .permanent && (400..<500).contains(error.status ?? 0) {
+            logger.warning(
+                "the source rejects List Blobs' startFrom (version \(AzureBlobClient.startFromVersion): \(error)); the catch-all lister sweeps the whole container"
+            )
+            return false
+        }
+        if let answer, !ListingUnit.precedes(probe, answer), answer != probe {
+            logger.warning(
+                "the source ignores List Blobs' startFrom (it listed a name below it); the catch-all lister sweeps the whole container"
+            )
+            return false
+        }
+        return true
+    }
+
+    /// Lists one unit from its saved marker to its end: the end of its prefix, or its upper
+    /// bound (it stops asking once names pass it). With `changedSince` (a delta pass),
+    /// names whose Last-Modified is at or after it go to Redis as changed, so a done blob
+    /// overwritten since the previous pass started is copied again. A full page while
+    /// listers sit idle splits the rest of the range (recorded before the cursor moves).
+    private func list(_ start: ListingUnit, pool: ListingPool, splits: Bool, pass: Int, changedSince: Date?)
+        async throws
+    {
+        var unit = start
+        var position = try await store.listingPosition(of: unit)
+        let partition = unit.partition
         let retry = RetryPolicy(maxAttempts: 8)
         let plan = ReadPlan(consumer: settings.consumer)
-        while !stopSignal.isStopping {
+        while !stopSignal.isStopping && !position.isListed {
             try await waitForRoom(in: partition)
             if stopSignal.isStopping { return }
             let marker = position.marker
-            let page = try await retry.run(logger: logger, what: "listing partition \(partition)") {
+            let current = unit
+            let page = try await retry.run(logger: logger, what: "listing unit \(current.id)") {
                 try await self.azure.listBlobs(
-                    prefix: prefix, marker: marker, maxResults: self.settings.producer.pageSize,
-                    includeMetadata: false, namesOnly: true)
+                    prefix: current.prefix, marker: marker, maxResults: self.settings.producer.pageSize,
+                    includeMetadata: false, namesOnly: true, startFrom: current.startFrom)
+            }
+            var finished = page.nextMarker == nil
+            var mine: [BlobItem] = []
+            for blob in page.blobs {
+                if unit.isPast(blob.name) {
+                    finished = true
+                } else if unit.contains(blob.name) && scheme.partition(of: blob.name) == partition {
+                    mine.append(blob)
+                }
+            }
+            if !finished, splits, unit.depth < Self.maxSplitDepth, await pool.maySplit {
+                let idle = await pool.idleListers
+                if idle > 0, let plan = unit.split(after: page.blobs.map(\.name).filter(unit.contains), pieces: idle) {
+                    switch try await store.splitUnit(
+                        producer: runID, old: unit, parent: plan.parent, children: plan.children, at: marker)
+                    {
+                    case .recorded:
+                        await pool.split(parent: plan.parent, children: plan.children)
+                        logger.debug("unit \(unit.id) split into \(plan.children.count + 1) ranges")
+                        unit = plan.parent
+                        Self.testHookAfterSplit()
+                    case .unitMoved:
+                        if let stored = try await store.listingUnits().first(where: { $0.id == unit.id }) {
+                            unit = stored
+                        }
+                    }
+                }
             }
             var names: [String] = []
             var changed: [String] = []
             var sizes = PageSizes()
-            for blob in page.blobs where scheme.partition(of: blob.name) == partition {
+            for blob in mine {
                 sizes.add(name: blob.name, size: blob.size, plan: plan)
                 // A blob without a Last-Modified is taken as changed: copying it again is
                 // safe, missing a change is not.
@@ -147,9 +221,10 @@ public final class Producer: Sendable {
                     names.append(blob.name)
                 }
             }
+            let next = finished ? nil : page.nextMarker
             switch try await enqueue(
-                partition: partition, from: position.marker, next: page.nextMarker, names: names, changed: changed,
-                pass: pass, listedAt: page.date, sizes: sizes)
+                unit: unit, from: position.marker, next: next, names: names, changed: changed, pass: pass,
+                listedAt: page.date, sizes: sizes)
             {
             case .enqueued(let count, _):
                 counters.add(listed: names.count + changed.count, enqueued: count)
@@ -157,34 +232,52 @@ public final class Producer: Sendable {
                 Metrics.process.add(
                     "blobferry_keys_listed_total", [("partition", partition)], Double(names.count + changed.count))
                 Metrics.process.add("blobferry_keys_enqueued_total", [("partition", partition)], Double(count))
-                guard let next = page.nextMarker else { return }
-                position.marker = next
+                if let next {
+                    position.marker = next
+                } else {
+                    position.isListed = true
+                }
             case .cursorElsewhere:
                 // Only the lease holder writes cursors, so Redis lost a write (a restart
                 // with `appendfsync everysec`): carry on from what Redis has. Pages listed
                 // again are harmless (done keys are skipped, copies are idempotent).
-                position = try await store.listingPosition(of: partition)
+                position = try await store.listingPosition(of: unit)
                 logger.warning(
-                    "partition \(partition): Redis's listing marker is not where this producer left it (writes lost in a Redis restart?); resuming from Redis's"
+                    "listing unit \(unit.id): Redis's listing marker is not where this producer left it (writes lost in a Redis restart?); resuming from Redis's"
                 )
-                if position.isListed { return }
             }
+        }
+        if position.isListed, await pool.finish(unit) {
+            try await store.markPartitionsListed([partition])
+        }
+    }
+
+    /// Splits of splits stop here (a range is then at most pieces^depth times smaller).
+    static let maxSplitDepth = 6
+
+    /// Test hook: `BLOBFERRY_TEST_EXIT_AFTER_SPLIT=1` ends the process right after a split
+    /// is recorded and before the parent's page is enqueued, as a kill at that instant
+    /// would (the tests resume from there).
+    private static func testHookAfterSplit() {
+        if ProcessInfo.processInfo.environment["BLOBFERRY_TEST_EXIT_AFTER_SPLIT"] == "1" {
+            FileHandle.standardError.write(Data("test hook: exiting right after a split\n".utf8))
+            exit(86)
         }
     }
 
     /// Runs the enqueue script; after a lost reply, reads the cursor back to learn whether
     /// the page landed (the script never applies a page twice).
     private func enqueue(
-        partition: String, from marker: String, next: String?, names: [String], changed: [String], pass: Int,
+        unit: ListingUnit, from marker: String, next: String?, names: [String], changed: [String], pass: Int,
         listedAt: Date?, sizes: PageSizes
     ) async throws -> EnqueueResult {
         while true {
             do {
                 return try await store.enqueuePage(
-                    producer: runID, partition: partition, from: marker, next: next, keys: names, changed: changed,
-                    pass: pass, listedAt: listedAt, sizes: sizes)
+                    producer: runID, partition: unit.partition, unit: unit.id, from: marker, next: next, keys: names,
+                    changed: changed, pass: pass, listedAt: listedAt, sizes: sizes)
             } catch let error as BlobferryError where error.isRedisInterruption {
-                let position = try await store.listingPosition(of: partition)
+                let position = try await store.listingPosition(of: unit)
                 let landed = next == nil ? position.isListed : position.marker == next
                 if landed { return .enqueued(count: 0, queueLength: 0) }
             } catch let error as BlobferryError where error.isLeaseLost {

@@ -67,10 +67,18 @@ public struct JobKeys: Sendable {
     /// were copied (`blobferry deleted` lists them, `blobferry delete-removed` deletes their
     /// objects from S3).
     public func deletedInSource(_ partition: String) -> String { base + "p:" + partition + ":deleted" }
-    /// STRING: the listing marker to resume from; `done` once the partition is listed.
-    public func cursor(_ partition: String) -> String { base + "p:" + partition + ":cursor" }
+    /// HASH: listing unit id -> its definition (JSON: partition, prefix, lower, upper,
+    /// depth, splits) in the current pass; a split rewrites its parent and adds its children
+    /// in one script, before the parent's cursor moves.
+    public var units: String { base + "units" }
+    /// STRING: a listing unit's marker to resume from; `done` once the unit is listed. A
+    /// partition's root unit is named after the partition (`unit:A:cursor`).
+    public func cursor(_ unit: String) -> String { base + "unit:" + unit + ":cursor" }
+    /// SET: holds the unit's partition once the unit is fully listed (the enqueue script adds
+    /// it where it adds a partition to `listed` for a whole-partition call).
+    public func unitListed(_ unit: String) -> String { base + "unit:" + unit + ":listed" }
 
-    /// The value a partition's cursor holds once it is fully listed (membership of
+    /// The value a unit's cursor holds once it is fully listed (membership of
     /// `listedPartitions` is what the code trusts; this is for people reading redis-cli).
     public static let listedCursor = "done"
 }

@@ -37,6 +37,7 @@ extension JobStore {
         let keys = self.keys
         let wanted = JobMeta(settings: settings)
         let fields = try await metaFields()
+        let previousUnits = try await listingUnitIDs()
         if !fields.isEmpty {
             try JobMeta(fields: fields).checkCompatible(with: settings, role: .producer)
         }
@@ -57,8 +58,11 @@ extension JobStore {
                 ],
                 ["HSET", RedisArgument(keys.stats), "listed", "0", "enqueued", "0", "skipped", "0", "changed", "0"],
             ]
+            // The previous pass's listing units (and a whole partition's cursor of old).
+            for unit in Set(previousUnits + scheme.partitions) {
+                commands.append(["DEL", RedisArgument(keys.cursor(unit)), RedisArgument(keys.unitListed(unit))])
+            }
             for partition in scheme.partitions {
-                commands.append(["DEL", RedisArgument(keys.cursor(partition))])
                 // What the pass does not list of what is done now was deleted in Azure.
                 // (COPY leaves the target alone when the done set does not exist: DEL first.)
                 commands.append(["DEL", RedisArgument(keys.unseen(partition))])
@@ -66,6 +70,7 @@ extension JobStore {
                     "COPY", RedisArgument(keys.done(partition)), RedisArgument(keys.unseen(partition)),
                 ])
             }
+            commands.append(["DEL", RedisArgument(keys.units)])
             var fields = wanted.bindingFields()
             fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
             fields.append(("delta_since", since ?? ""))
@@ -100,9 +105,13 @@ extension JobStore {
     /// cursor is at `marker`. `listedAt` (the page's `Date`) lowers pass `pass`'s Azure start.
     /// `keys` and `changed` are disjoint: `changed` are the names whose Last-Modified is at
     /// or after the previous pass's start.
+    /// `unit`: the listing unit the page belongs to (its cursor moves, and its `listed` set
+    /// gets the partition at the end); nil for a whole partition (cursor named after it, and
+    /// the job's `listed` set).
     public func enqueuePage(
-        producer: String, partition: String, from marker: String, next nextMarker: String?, keys pageKeys: [String],
-        changed: [String] = [], pass: Int = 1, listedAt: Date? = nil, sizes: PageSizes = PageSizes()
+        producer: String, partition: String, unit: String? = nil, from marker: String, next nextMarker: String?,
+        keys pageKeys: [String], changed: [String] = [], pass: Int = 1, listedAt: Date? = nil,
+        sizes: PageSizes = PageSizes()
     ) async throws -> EnqueueResult {
         let listedSeconds = listedAt.map { String(Int64($0.timeIntervalSince1970.rounded(.down))) } ?? ""
         let keys = self.keys
@@ -111,8 +120,8 @@ extension JobStore {
                 QueueScripts.enqueuePage,
                 keys: [
                     RedisArgument(keys.queue(partition)), RedisArgument(keys.done(partition)),
-                    RedisArgument(keys.cursor(partition)), RedisArgument(keys.stats),
-                    RedisArgument(keys.listedPartitions), RedisArgument(keys.listedCounts),
+                    RedisArgument(keys.cursor(unit ?? partition)), RedisArgument(keys.stats),
+                    RedisArgument(unit.map(keys.unitListed) ?? keys.listedPartitions), RedisArgument(keys.listedCounts),
                     RedisArgument(keys.producerLease), RedisArgument(keys.changed(partition)),
                     RedisArgument(keys.meta), RedisArgument(keys.listedSizes), RedisArgument(keys.unseen(partition)),
                 ],

@@ -205,6 +205,36 @@ enum QueueScripts {
         return forgotten
         """)
 
+    /// Splits a listing unit: its definition is rewritten (a lower upper bound) and its
+    /// children's are added, in one step, if `producer` holds the lease, the unit's cursor
+    /// is still at `marker` and its definition is still `old`; so the split is recorded
+    /// before the parent's cursor moves past the page that decided it, and a producer
+    /// killed at any instant resumes with every range listed by exactly one unit.
+    /// KEYS: producer lease, units hash, the unit's cursor.
+    /// ARGV: producer run id, unit id, marker, old definition, new definition, then pairs
+    /// of child id and definition.
+    /// Returns 1 when the split is recorded (now, or by an earlier call whose reply was
+    /// lost), 0 when the unit or its cursor moved on (nothing written).
+    static let splitUnit = script(
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+          return redis.error_reply('LEASELOST this producer no longer holds the producer lease of the job')
+        end
+        if #ARGV < 7 or #ARGV % 2 ~= 1 or ARGV[2] == '' then
+          return redis.error_reply('ERR splitUnit: malformed arguments')
+        end
+        local current = redis.call('HGET', KEYS[2], ARGV[2])
+        if current == ARGV[5] then return 1 end
+        if current ~= ARGV[4] or (redis.call('GET', KEYS[3]) or '') ~= ARGV[3] then return 0 end
+        for i = 6, #ARGV, 2 do
+          if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then return 0 end
+        end
+        -- Nothing above wrote.
+        for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+        redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
+        return 1
+        """)
+
     /// Takes or renews the producer lease (one producer per job; `SET NX PX` for a new
     /// holder, `PEXPIRE` for the current one), or releases it.
     /// KEYS: producer lease. ARGV: producer run id, lease ms, "hold" or "release".
