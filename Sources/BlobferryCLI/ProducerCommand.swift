@@ -39,6 +39,18 @@ struct ProducerOptions: ParsableArguments {
     @Option(help: .init(stringLiteral: SettingFlags.help("max-queued-per-partition")))
     var maxQueuedPerPartition: Int?
 
+    @Option(help: .init(stringLiteral: SettingFlags.help("include")))
+    var include: String?
+
+    @Option(help: .init(stringLiteral: SettingFlags.help("exclude")))
+    var exclude: String?
+
+    @Option(help: .init(stringLiteral: SettingFlags.help("modified-after")))
+    var modifiedAfter: String?
+
+    @Option(help: .init(stringLiteral: SettingFlags.help("modified-before")))
+    var modifiedBefore: String?
+
     @OptionGroup var worker: WorkerOptions
 
     /// Runs the producer; `program` starts its error line.
@@ -48,6 +60,10 @@ struct ProducerOptions: ParsableArguments {
             if let partitions { settings.producer.partitions = partitions }
             if let listers { settings.producer.listers = listers }
             if let maxQueuedPerPartition { settings.producer.maxQueuedPerPartition = maxQueuedPerPartition }
+            if let include { settings.source.include = include }
+            if let exclude { settings.source.exclude = exclude }
+            if let modifiedAfter { settings.source.modifiedAfter = modifiedAfter }
+            if let modifiedBefore { settings.source.modifiedBefore = modifiedBefore }
             worker.apply(to: &settings)
             try settings.validate(for: .producer)
 
@@ -88,7 +104,7 @@ struct ProducerOptions: ParsableArguments {
             }
             let rate = Double(summary.listed) / max(0.001, summary.seconds)
             print(
-                "pass \(summary.pass)\(summary.resumed ? " (resumed)" : ""): listed \(summary.listed), enqueued \(summary.enqueued), skipped \(summary.listed - summary.enqueued) in \(String(format: "%.1f", summary.seconds)) s (\(Int(rate)) keys/s)"
+                "pass \(summary.pass)\(summary.resumed ? " (resumed)" : ""): listed \(summary.listed), enqueued \(summary.enqueued), skipped \(summary.listed - summary.enqueued)\(summary.filteredOut > 0 ? ", left out by the filter \(summary.filteredOut)" : "") in \(String(format: "%.1f", summary.seconds)) s (\(Int(rate)) keys/s)"
             )
             return 0
         }

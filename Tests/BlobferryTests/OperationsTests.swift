@@ -120,7 +120,7 @@ struct OperationsTests {
         let line = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("{") })
         let estimate = try JSONDecoder().decode(MigrationEstimate.self, from: Data(line.utf8))
         #expect(estimate.listingComplete && estimate.keys == 5 && estimate.bytes == sizes.reduce(0, +))
-        #expect(estimate.azureListOperations == 2, "one page for e/, one for _other")
+        #expect(estimate.azureListOperations == 3, "one page for e/, one for each gap of _other around it")
         // Every blob one first read; the empty one and the 300 KB one a second; 2 parts.
         #expect(estimate.azureReadOperations == 5 + 2 + 2)
         #expect(estimate.s3Puts == 4 && estimate.s3MultipartUploads == 1 && estimate.s3Parts == 2)
@@ -128,7 +128,7 @@ struct OperationsTests {
         #expect(estimate.redisDoneBytes == names.reduce(0) { $0 + $1.utf8.count } + 5 * 52)
         let prices = PriceSettings()
         let cost =
-            2.0 / 10_000 * prices.azureListPer10k + 9.0 / 10_000 * prices.azureReadPer10k
+            3.0 / 10_000 * prices.azureListPer10k + 9.0 / 10_000 * prices.azureReadPer10k
             + Double(estimate.bytes) / 1e9 * prices.egressPerGB + 8.0 / 1000 * prices.s3PutPer1k
         #expect(abs(estimate.costTotal - cost) < 1e-12)
         #expect(estimate.secondsAllAtRate == nil, "nothing copied yet")

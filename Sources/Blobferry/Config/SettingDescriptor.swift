@@ -108,6 +108,18 @@ extension SettingDescriptor {
             help: "needs list + read on the container"),
         text(
             "source.container", "BLOBFERRY_SOURCE_CONTAINER", at: \.source.container, help: "the container to migrate"),
+        text(
+            "source.include", "BLOBFERRY_INCLUDE", at: \.source.include, role: .producer,
+            help: "comma-separated globs (fnmatch, * also matches /); only names matching one are migrated"),
+        text(
+            "source.exclude", "BLOBFERRY_EXCLUDE", at: \.source.exclude, role: .producer,
+            help: "comma-separated globs; names matching one are not migrated"),
+        text(
+            "source.modified_after", "BLOBFERRY_MODIFIED_AFTER", at: \.source.modifiedAfter, role: .producer,
+            help: "migrate only blobs last modified at or after this (ISO 8601 time or day, UTC)"),
+        text(
+            "source.modified_before", "BLOBFERRY_MODIFIED_BEFORE", at: \.source.modifiedBefore, role: .producer,
+            help: "migrate only blobs last modified before this (ISO 8601 time or day, UTC)"),
 
         number(
             "source.requests_per_second", "BLOBFERRY_SOURCE_REQUESTS_PER_SECOND", at: \.source.requestsPerSecond,
@@ -233,10 +245,11 @@ extension SettingDescriptor {
     // MARK: builders
 
     private static func text(
-        _ path: String, _ variables: String..., at keyPath: WritableKeyPath<Settings, String> & Sendable, help: String
+        _ path: String, _ variables: String..., at keyPath: WritableKeyPath<Settings, String> & Sendable,
+        role: Role? = nil, help: String
     ) -> SettingDescriptor {
         SettingDescriptor(
-            path: path, variables: variables, kind: .text, help: help, role: nil,
+            path: path, variables: variables, kind: .text, help: help, role: role,
             store: { settings, value in if case .text(let text) = value { settings[keyPath: keyPath] = text } },
             problem: { _ in nil })
     }

@@ -77,6 +77,12 @@ public struct SourceSettings: Sendable {
     public var container: String = ""
     /// Requests per second to Azure, shared by every process of the job (0: no limit).
     public var requestsPerSecond: Double = 0
+    /// What to migrate (see `ListingFilter`): comma-separated globs, and ISO 8601 bounds
+    /// of Last-Modified (empty: no bound).
+    public var include: String = ""
+    public var exclude: String = ""
+    public var modifiedAfter: String = ""
+    public var modifiedBefore: String = ""
     public init() {}
 }
 

@@ -24,6 +24,7 @@ extension Settings {
 
         try validateSource()
         try validatePartitions()
+        if role == .producer { try validateFilter() }
         if let problem = SettingDescriptor.rangeProblem(in: self, for: role) {
             throw BlobferryError(.configuration, problem)
         }
@@ -36,6 +37,19 @@ extension Settings {
             try check(
                 consumer.memoryBudget >= 2 * consumer.partSize,
                 "consumer.memory_budget must be at least twice part_size (a part must fit with the first reads)")
+        }
+    }
+
+    private func validateFilter() throws {
+        for (name, text) in [("modified_after", source.modifiedAfter), ("modified_before", source.modifiedBefore)]
+        where !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            try check(
+                ListingFilter.date(text) != nil,
+                "source.\(name) '\(text)' is not an ISO 8601 time (2026-01-31T12:00:00Z) or day (2026-01-31)")
+        }
+        let filter = ListingFilter(settings: source)
+        if let after = filter.modifiedAfter, let before = filter.modifiedBefore {
+            try check(after < before, "source.modified_after must be before source.modified_before")
         }
     }
 

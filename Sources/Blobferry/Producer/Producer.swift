@@ -18,11 +18,15 @@ public final class Producer: Sendable {
         public var resumed: Bool
         public var listed: Int
         public var enqueued: Int
+        /// Names the include/exclude/modified filter left out.
+        public var filteredOut: Int
         public var seconds: Double
     }
 
     private let settings: Settings
     private let scheme: PartitionScheme
+    /// What the job migrates of what is listed.
+    private let filter: ListingFilter
     private let store: JobStore
     private let azure: AzureBlobClient
     private let logger: Logger
@@ -36,6 +40,7 @@ public final class Producer: Sendable {
     {
         self.settings = settings
         self.scheme = try PartitionScheme(parsing: settings.producer.partitions)
+        self.filter = ListingFilter(settings: settings.source)
         self.store = store
         self.azure = azure
         self.stopSignal = stopSignal
@@ -123,7 +128,7 @@ public final class Producer: Sendable {
         let totals = counters.snapshot()
         return Summary(
             pass: pass, resumed: resumed, listed: totals.listed, enqueued: totals.enqueued,
-            seconds: Date().timeIntervalSince(started))
+            filteredOut: totals.filteredOut, seconds: Date().timeIntervalSince(started))
     }
 
     /// Whether List Blobs honours `startFrom` here (two one-name requests at a pass's start):
@@ -183,11 +188,16 @@ public final class Producer: Sendable {
             }
             var finished = page.nextMarker == nil
             var mine: [BlobItem] = []
+            var filteredOut = 0
             for blob in page.blobs {
                 if unit.isPast(blob.name) {
                     finished = true
                 } else if unit.contains(blob.name) && scheme.partition(of: blob.name) == partition {
-                    mine.append(blob)
+                    if filter.admits(blob) {
+                        mine.append(blob)
+                    } else {
+                        filteredOut += 1
+                    }
                 }
             }
             if !finished, splits, unit.depth < Self.maxSplitDepth, await pool.maySplit {
@@ -227,7 +237,11 @@ public final class Producer: Sendable {
                 listedAt: page.date, sizes: sizes)
             {
             case .enqueued(let count, _):
-                counters.add(listed: names.count + changed.count, enqueued: count)
+                counters.add(listed: names.count + changed.count, enqueued: count, filteredOut: filteredOut)
+                if filteredOut > 0 {
+                    Metrics.process.add(
+                        "blobferry_keys_filtered_total", [("partition", partition)], Double(filteredOut))
+                }
                 Metrics.process.add("blobferry_list_pages_total", [("partition", partition)])
                 Metrics.process.add(
                     "blobferry_keys_listed_total", [("partition", partition)], Double(names.count + changed.count))

@@ -15,6 +15,9 @@ public struct JobMeta: Sendable, Equatable {
     /// producer run starts a fresh pass, which the done sets make safe.
     public var producerState: ProducerState
     public var pass: Int
+    /// The listing filter of the last pass (`ListingFilter.metaFields`; a job recorded
+    /// before filters existed reads as no filter).
+    public var filter: [String: String]
 
     public init(fields: [String: String]) {
         source = fields["source"] ?? ""
@@ -25,6 +28,7 @@ public struct JobMeta: Sendable, Equatable {
         partitions = fields["partitions"] ?? "one-char"
         producerState = fields["producer"].flatMap(ProducerState.init(rawValue:)) ?? .notStarted
         pass = Int(fields["pass"] ?? "") ?? 0
+        filter = Dictionary(uniqueKeysWithValues: ListingFilter().metaFields.map { ($0.0, fields[$0.0] ?? "") })
     }
 
     public init(settings: Settings) {
@@ -36,6 +40,7 @@ public struct JobMeta: Sendable, Equatable {
         partitions = settings.producer.partitions
         producerState = .notStarted
         pass = 0
+        filter = Dictionary(uniqueKeysWithValues: ListingFilter(settings: settings.source).metaFields)
     }
 
     /// The binding fields this process would write: the source always, the destination
@@ -64,6 +69,14 @@ public struct JobMeta: Sendable, Equatable {
                     "job '\(settings.job)' is bound to \(what) '\(recorded)', not '\(configured)' (use another BLOBFERRY_JOB, `blobferry reset`, or BLOBFERRY_REBIND=true to move the job)"
                 )
             }
+        }
+        if role == .producer, pass > 0, !settings.rebind, filter != wanted.filter {
+            let recorded = filter.sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            throw BlobferryError(
+                .configuration,
+                "job '\(settings.job)' was listed with the filter [\(recorded)]: another filter would report the blobs it leaves out as deleted in Azure (BLOBFERRY_REBIND=true to change it anyway)"
+            )
         }
         if role == .producer, partitions != settings.producer.partitions {
             throw BlobferryError(

@@ -73,6 +73,7 @@ extension JobStore {
             commands.append(["DEL", RedisArgument(keys.units)])
             var fields = wanted.bindingFields()
             fields += [("partitions", wanted.partitions), ("pass", String(pass)), ("listing_started", now)]
+            fields += wanted.filter.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             fields.append(("delta_since", since ?? ""))
             commands.append(
                 ["HSET", RedisArgument(keys.meta)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] })

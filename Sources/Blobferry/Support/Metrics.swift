@@ -39,6 +39,9 @@ public final class Metrics: Sendable {
         "blobferry_throttled_responses_total": (.counter, "Throttling answers (429, 503), by service."),
         "blobferry_keys_listed_total": (.counter, "Keys listed by the producer, by partition."),
         "blobferry_keys_enqueued_total": (.counter, "Keys the producer queued, by partition."),
+        "blobferry_keys_filtered_total": (
+            .counter, "Listed names the include/exclude/modified filter left out, by partition."
+        ),
         "blobferry_list_pages_total": (.counter, "List Blobs pages the producer read, by partition."),
     ]
 

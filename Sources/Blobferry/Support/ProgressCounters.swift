@@ -6,6 +6,8 @@ public final class ProgressCounters: Sendable {
     public struct Snapshot: Sendable {
         public var listed = 0
         public var enqueued = 0
+        /// Listed names the job's `ListingFilter` left out.
+        public var filteredOut = 0
         public var copied = 0
         public var bytes = 0
         public var failed = 0
@@ -18,10 +20,11 @@ public final class ProgressCounters: Sendable {
 
     public init() {}
 
-    public func add(listed: Int = 0, enqueued: Int = 0) {
+    public func add(listed: Int = 0, enqueued: Int = 0, filteredOut: Int = 0) {
         state.withLock {
             $0.listed += listed
             $0.enqueued += enqueued
+            $0.filteredOut += filteredOut
         }
     }
 
