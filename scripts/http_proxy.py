@@ -7,6 +7,9 @@ service's traffic went through it, or, for a host in NO_PROXY, did not.
   GET|PUT|POST|HEAD|DELETE http://HOST:PORT/...   forwarded (one upstream connection each)
   CONNECT HOST:PORT                               tunnelled (HTTPS)
   GET /stats                                      JSON: {"HOST:PORT": requests forwarded,
+                                                  "METHOD HOST:PORT": by method, with GETs
+                                                  split into "GET-list" (a listing query:
+                                                  list-type= or comp=list) and "GET",
                                                   "CONNECT HOST:PORT": tunnels opened}
 
 Only loopback targets are forwarded (127.0.0.0/8, localhost); anything else gets 403.
@@ -98,6 +101,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = [(name, value) for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP]
         port = target.port or 80
         count(f"{target.hostname}:{port}")
+        listing = "list-type=" in target.query or "comp=list" in target.query
+        count(f"{'GET-list' if self.command == 'GET' and listing else self.command} {target.hostname}:{port}")
         upstream = http.client.HTTPConnection(target.hostname, port, timeout=60)
         try:
             upstream.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)

@@ -63,7 +63,12 @@ struct VerifyTests {
             key: AwkwardNames.all[3], body: sameSize, contentMD5: Base64.encode(Digest.md5(sameSize)))
         try await harness.s3.putObject(key: "zz-extra", body: sameSize, contentMD5: Base64.encode(Digest.md5(sameSize)))
 
-        let dirty = try await harness.run("blobferry", ["verify", "--report", report], label: "verify-dirty")
+        // Through a counting proxy: the S3 server's requests are counted too (SeaweedFS has
+        // no request counter of its own).
+        let proxy = try EchoServerProcess(script: "scripts/http_proxy.py")
+        let dirty = try await harness.run(
+            "blobferry", ["verify", "--report", report], label: "verify-dirty",
+            environment: ["HTTP_PROXY": proxy.baseURL])
         #expect(dirty.status == 1, "\(dirty.output)")
         #expect(dirty.output.contains("missing: v/00007"), "\(dirty.output)")
         #expect(dirty.output.contains("different: v/00100 (size: Azure 64, S3 10)"), "\(dirty.output)")
@@ -75,6 +80,16 @@ struct VerifyTests {
                 "missing=v/00007", "size=v/00100", "hash=\(AwkwardNames.all[3])", "extra=zz-extra",
             ])
         #expect(try getBlobCount(emulator) == getsBefore, "verify by listing must not read a blob")
+        let stats = try await TransportTests.proxyStats(proxy, harness.http)
+        for endpoint in [harness.azureEndpoint, harness.s3Endpoint] {
+            let url = try #require(URL(string: endpoint))
+            let host = "\(url.host ?? ""):\(url.port ?? 80)"
+            #expect((stats["GET-list \(host)"] ?? 0) > 0, "\(stats)")
+            #expect(stats["GET \(host)"] == nil, "\(host) read an object: \(stats)")
+            // HEADs read no bytes: the start-up checks, and the md5chksum of a multipart
+            // object (ListObjectsV2 carries no metadata). A handful, not one per object.
+            #expect((stats["HEAD \(host)"] ?? 0) <= 5, "\(stats)")
+        }
 
         // --download compares bytes and finds the same differences (but extra objects).
         let downloaded = try await harness.run(
