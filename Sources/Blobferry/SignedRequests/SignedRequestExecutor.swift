@@ -51,7 +51,11 @@ struct SignedRequestExecutor: Sendable {
         Metrics.process.request(service: service.metricLabel, status: response.status, seconds: started.secondsSince)
         guard (200..<300).contains(response.status) else {
             let error = RemoteError.from(response: response, service: service, operation: operation)
-            if error.isThrottling { pace.refused() }
+            if error.isThrottling {
+                pace.refused()
+                Metrics.process.set(
+                    "blobferry_request_pace_per_second", [("service", service.metricLabel)], pace.currentRate ?? 0)
+            }
             throw error
         }
         return response

@@ -33,6 +33,9 @@ public final class Metrics: Sendable {
         "blobferry_objects_failed_total": (.counter, "Copies that ended in failure in this process."),
         "blobferry_objects_vanished_total": (.counter, "Blobs that were gone from Azure when copied."),
         "blobferry_copies_in_flight": (.gauge, "Copies running in this process now."),
+        "blobferry_request_pace_per_second": (
+            .gauge, "Requests per second this process allowed itself to a service at its last throttling answer."
+        ),
         "blobferry_requests_total": (.counter, "Requests sent, by service and status class."),
         "blobferry_request_duration_seconds": (.histogram, "Request latency, by service and status class."),
         "blobferry_retries_total": (.counter, "Requests retried after a transient error, by service."),
