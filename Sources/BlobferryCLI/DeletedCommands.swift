@@ -93,7 +93,7 @@ struct DeleteRemovedCommand: AsyncParsableCommand {
             let http = try Runtime.httpEngine(connections: 4, caBundle: settings.caBundle)
             defer { http.shutdown() }
             let s3 = try await Runtime.s3Client(settings: settings, http: http, logger: logger)
-            let outcome = try await deletions.apply(s3: s3)
+            let outcome = try await deletions.apply(s3: s3, settings: settings)
             print(
                 "deleted \(outcome.deleted) objects from \(target)"
                     + (outcome.refused > 0

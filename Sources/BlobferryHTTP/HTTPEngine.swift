@@ -419,7 +419,8 @@ final class EngineCore: @unchecked Sendable {
     }
 
     private static func error(for code: CURLcode, easy: EasyHandle, transfer: Transfer) -> HTTPError {
-        var text = easy.errorText(code)
+        // curl quotes a proxy URL as given, password included.
+        var text = HTTPProxies.withoutUserInfo(easy.errorText(code))
         // curl's messages name hosts, not full URLs; make sure no query string slips out.
         if let query = transfer.url.firstIndex(of: "?") {
             let secret = String(transfer.url[query...])

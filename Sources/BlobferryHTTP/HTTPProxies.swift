@@ -41,11 +41,24 @@ public struct HTTPProxies: Sendable, Equatable {
     }
 
     /// A proxy URL with any user and password removed, for logs.
-    public static func redacted(_ proxy: String) -> String {
-        guard var components = URLComponents(string: proxy), components.user != nil || components.password != nil
-        else { return proxy }
-        components.user = nil
-        components.password = nil
-        return components.string ?? "(proxy)"
+    public static func redacted(_ proxy: String) -> String { withoutUserInfo(proxy) }
+
+    /// `text` with the `user:password@` part of every URL or host in it removed, also where
+    /// it does not parse as a URL (no scheme, an unencoded `@` or `%` in the password):
+    /// curl's messages quote a proxy as it was given.
+    public static func withoutUserInfo(_ text: String) -> String {
+        guard let userInfo else { return text.contains("@") ? "(redacted)" : text }
+        var result = text
+        while let match = userInfo.firstMatch(in: result, range: NSRange(result.startIndex..., in: result)),
+            let whole = Range(match.range, in: result), let lead = Range(match.range(at: 1), in: result)
+        {
+            result.replaceSubrange(whole, with: result[lead])
+        }
+        return result
     }
+
+    /// What may stand before a user name (start, a space, a quote, a parenthesis, `=`, or
+    /// a scheme's `://`), then the user information up to an `@`.
+    nonisolated(unsafe) private static let userInfo = try? NSRegularExpression(
+        pattern: #"(^|[\s'"(=]|://)[^\s'"/@]+@"#)
 }

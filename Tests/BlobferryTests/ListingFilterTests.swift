@@ -88,4 +88,24 @@ import Testing
         #expect(rebound.status == 0, "\(rebound.output)")
         #expect(try await harness.redis("HGET", harness.keys.meta, "filter_include").string == "drop/*")
     }
+
+    /// A blob copied by an earlier pass and overwritten past the `modified_before` bound is
+    /// left out by the next pass, but it exists: it must not be reported deleted in Azure
+    /// (where `delete-removed --apply` would delete its object).
+    @Test func aBlobTheFilterNowLeavesOutIsNotReportedDeleted() async throws {
+        let harness = try await MigrationHarness(name: "filter-delta")
+        _ = try await harness.seed(["d/a", "d/b", "d/c"])
+        // Last-Modified has whole seconds: the bound is two seconds after the seeding.
+        let bound = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 2).rounded(.up))
+        let environment = ["BLOBFERRY_MODIFIED_BEFORE": bound.formatted(.iso8601)]
+        #expect(try await harness.run("blobferry-producer", label: "pass-1", environment: environment).status == 0)
+        #expect(try await harness.run("blobferry-consumer", label: "consumer").status == 0)
+        #expect(try await harness.status().copied == 3)
+        while Date() < bound.addingTimeInterval(1) { try await Task.sleep(nanoseconds: 100_000_000) }
+        try await harness.azure.putBlockBlob("d/b", body: Array("written again".utf8))
+        let second = try await harness.run("blobferry-producer", label: "pass-2", environment: environment)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("left out by the filter 1"), "\(second.output)")
+        #expect(try await harness.status().deletedInSource == 0)
+    }
 }

@@ -315,3 +315,14 @@ enum CSV {
         return rows
     }
 }
+
+/// Live limits written by hand with redis-cli that no process could follow read as not set.
+@Test func handEditedLimitsThatNoProcessCouldFollowAreIgnored() {
+    let wild = JobControl(values: ["1", "0", "inf", "1e300", "-5"])
+    #expect(wild.paused)
+    #expect(wild.concurrency == nil && wild.bandwidth == nil)
+    #expect(wild.sourceRequestsPerSecond == nil && wild.destinationRequestsPerSecond == nil)
+    let sane = JobControl(values: ["0", "8", "2000", "3000.5", "1000000"])
+    #expect(!sane.paused && sane.concurrency == 8 && sane.bandwidth == 1_000_000)
+    #expect(sane.sourceRequestsPerSecond == 2000 && sane.destinationRequestsPerSecond == 3000.5)
+}

@@ -78,6 +78,13 @@ struct TransportTests {
         #expect(all.proxy(for: "http://a") == "http://all:3128" && all.proxy(for: "https://a") == "http://all:3128")
         #expect(HTTPProxies.from(environment: [:]) == HTTPProxies())
         #expect(HTTPProxies.redacted("http://user:pw@proxy:3128") == "http://proxy:3128")
+        // Forms URLComponents does not parse, and curl's quoting of a proxy in its errors.
+        #expect(HTTPProxies.redacted("user:pw@proxy:3128") == "proxy:3128")
+        #expect(HTTPProxies.redacted("http://user:p@ss%@proxy:3128") == "http://proxy:3128")
+        #expect(HTTPProxies.redacted("http://proxy:3128") == "http://proxy:3128")
+        #expect(
+            HTTPProxies.withoutUserInfo("Unsupported proxy syntax in 'socks9://u:secret@proxy:1'")
+                == "Unsupported proxy syntax in 'socks9://proxy:1'")
     }
 
     /// TLS in front of both stores, reached through HTTPS_PROXY (CONNECT): the right CA

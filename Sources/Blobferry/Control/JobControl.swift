@@ -37,13 +37,22 @@ public struct JobControl: Sendable, Equatable {
     /// The limit fields alone (what `--clear` deletes).
     static var limitFields: ArraySlice<String> { fields.dropFirst() }
 
+    /// Values no process could follow (a hand edit with redis-cli: 0, a negative number,
+    /// `inf`, 1e300) read as not set, so the settings apply instead of a wedge or a trap.
     init(values: [String?]) {
-        paused = values.first.flatMap { $0 } == "1"
-        concurrency = values.count > 1 ? values[1].flatMap { Int($0) } : nil
-        sourceRequestsPerSecond = values.count > 2 ? values[2].flatMap { Double($0) } : nil
-        destinationRequestsPerSecond = values.count > 3 ? values[3].flatMap { Double($0) } : nil
-        bandwidth = values.count > 4 ? values[4].flatMap { Int($0) } : nil
+        func value(_ index: Int) -> String? { values.count > index ? values[index] : nil }
+        func rate(_ text: String?) -> Double? {
+            text.flatMap(Double.init).flatMap { $0 > 0 && $0 <= Self.maximumRate ? $0 : nil }
+        }
+        paused = value(0) == "1"
+        concurrency = value(1).flatMap { Int($0) }.flatMap { $0 >= 1 ? $0 : nil }
+        sourceRequestsPerSecond = rate(value(2))
+        destinationRequestsPerSecond = rate(value(3))
+        bandwidth = value(4).flatMap { Int($0) }.flatMap { $0 >= 1 ? $0 : nil }
     }
+
+    /// Far above any account's limit, and small enough for integer token arithmetic.
+    static let maximumRate = 1e9
 
     /// From the whole `meta` hash (what `status` already read).
     init(meta: [String: String]) { self.init(values: Self.fields.map { meta[$0] }) }
@@ -90,14 +99,14 @@ public struct LimitChange: Sendable {
             fields.append(("limit_concurrency", String(concurrency)))
         }
         if let rate = sourceRequestsPerSecond {
-            guard rate > 0, rate.isFinite else {
-                throw BlobferryError(.configuration, "--source-requests-per-second must be above 0")
+            guard rate > 0, rate <= JobControl.maximumRate else {
+                throw BlobferryError(.configuration, "--source-requests-per-second must be above 0, at most 1e9")
             }
             fields.append(("limit_source_requests_per_second", String(rate)))
         }
         if let rate = destinationRequestsPerSecond {
-            guard rate > 0, rate.isFinite else {
-                throw BlobferryError(.configuration, "--destination-requests-per-second must be above 0")
+            guard rate > 0, rate <= JobControl.maximumRate else {
+                throw BlobferryError(.configuration, "--destination-requests-per-second must be above 0, at most 1e9")
             }
             fields.append(("limit_destination_requests_per_second", String(rate)))
         }

@@ -28,6 +28,15 @@ public struct SourceDeletions: Sendable {
         self.logger = logger
     }
 
+    private func refuseWhileListing() async throws {
+        if JobMeta(fields: try await store.metaFields()).producerState == .listing {
+            throw BlobferryError(
+                .failed,
+                "a pass of job '\(store.keys.job)' is listing: run delete-removed once it has completed (its deleted sets are replaced then)"
+            )
+        }
+    }
+
     /// The S3 key of a blob name.
     public func objectKey(_ name: String) -> String { destinationPrefix + name }
 
@@ -45,16 +54,13 @@ public struct SourceDeletions: Sendable {
 
     /// Deletes every listed key's object from S3 and forgets it in Redis. A key S3 refuses
     /// stays listed (counted in `refused`); the others go on.
-    public func apply(s3: S3Client, batch: Int = 1000, progress: (Outcome) -> Void = { _ in }) async throws
-        -> Outcome
-    {
-        let fields = try await store.metaFields()
-        if JobMeta(fields: fields).producerState == .listing {
-            throw BlobferryError(
-                .failed,
-                "a pass of job '\(store.keys.job)' is listing: run delete-removed once it has completed (its deleted sets are replaced then)"
-            )
-        }
+    /// `settings`: checked against the job's binding first (bucket, prefix, endpoints), so a
+    /// wrong bucket or prefix cannot delete someone else's objects.
+    public func apply(
+        s3: S3Client, settings: Settings, batch: Int = 1000, progress: (Outcome) -> Void = { _ in }
+    ) async throws -> Outcome {
+        try JobMeta(fields: try await store.metaFields()).checkCompatible(with: settings, role: .consumer)
+        try await refuseWhileListing()
         var outcome = Outcome()
         let size = min(max(1, batch), 1000)
         for partition in try await store.recordedScheme().partitions {
@@ -64,6 +70,8 @@ public struct SourceDeletions: Sendable {
                 let keys = try await store.someDeleted(partition: partition, count: size + refusedHere.count)
                     .filter { !refusedHere.contains($0) }.prefix(size)
                 if keys.isEmpty { break }
+                // A pass that started meanwhile may list a blob of this batch again: stop.
+                try await refuseWhileListing()
                 let byObject = Dictionary(keys.map { (objectKey($0), $0) }) { first, _ in first }
                 let result = try await RetryPolicy(maxAttempts: 5).run(logger: logger, what: "DeleteObjects") {
                     try await s3.deleteObjects(keys: Array(byObject.keys))

@@ -54,7 +54,4 @@ actor ListingPool {
         finished.insert(unit.id)
         return units.values.allSatisfy { $0.partition != unit.partition || finished.contains($0.id) }
     }
-
-    /// How many units this run knows of.
-    var count: Int { units.count }
 }

@@ -188,7 +188,7 @@ public final class Producer: Sendable {
             }
             var finished = page.nextMarker == nil
             var mine: [BlobItem] = []
-            var filteredOut = 0
+            var filteredOut: [String] = []
             for blob in page.blobs {
                 if unit.isPast(blob.name) {
                     finished = true
@@ -196,7 +196,7 @@ public final class Producer: Sendable {
                     if filter.admits(blob) {
                         mine.append(blob)
                     } else {
-                        filteredOut += 1
+                        filteredOut.append(blob.name)
                     }
                 }
             }
@@ -232,15 +232,16 @@ public final class Producer: Sendable {
                 }
             }
             let next = finished ? nil : page.nextMarker
+            try await store.markSeen(partition: partition, names: filteredOut)
             switch try await enqueue(
                 unit: unit, from: position.marker, next: next, names: names, changed: changed, pass: pass,
                 listedAt: page.date, sizes: sizes)
             {
             case .enqueued(let count, _):
-                counters.add(listed: names.count + changed.count, enqueued: count, filteredOut: filteredOut)
-                if filteredOut > 0 {
+                counters.add(listed: names.count + changed.count, enqueued: count, filteredOut: filteredOut.count)
+                if !filteredOut.isEmpty {
                     Metrics.process.add(
-                        "blobferry_keys_filtered_total", [("partition", partition)], Double(filteredOut))
+                        "blobferry_keys_filtered_total", [("partition", partition)], Double(filteredOut.count))
                 }
                 Metrics.process.add("blobferry_list_pages_total", [("partition", partition)])
                 Metrics.process.add(

@@ -77,8 +77,4 @@ public struct JobKeys: Sendable {
     /// SET: holds the unit's partition once the unit is fully listed (the enqueue script adds
     /// it where it adds a partition to `listed` for a whole-partition call).
     public func unitListed(_ unit: String) -> String { base + "unit:" + unit + ":listed" }
-
-    /// The value a unit's cursor holds once it is fully listed (membership of
-    /// `listedPartitions` is what the code trusts; this is for people reading redis-cli).
-    public static let listedCursor = "done"
 }

@@ -87,18 +87,17 @@ extension JobStore {
         return (pass, false, since.flatMap(Double.init).map(Date.init(timeIntervalSince1970:)))
     }
 
-    /// Where `partition`'s lister starts.
-    public func listingPosition(of partition: String) async throws -> ListingPosition {
-        let keys = self.keys
-        return try await runIdempotent { connection in
-            let replies = try connection.pipelineOrThrow([
-                ["SISMEMBER", RedisArgument(keys.listedPartitions), RedisArgument(partition)],
-                ["GET", RedisArgument(keys.cursor(partition))],
-            ])
-            let listed = try replies[0].decodeInt("SISMEMBER listed") == 1
-            let marker = try replies[1].decodeOptionalString("GET cursor") ?? ""
-            return ListingPosition(isListed: listed, marker: listed ? "" : marker)
+    /// Takes names the listing filter left out of the partition's unseen set: they exist in
+    /// Azure, so a pass must not report them deleted (a blob copied before and now outside
+    /// a `modified_before` bound). Called before the page's enqueue, so a producer killed in
+    /// between lists the page again and repeats this harmlessly.
+    public func markSeen(partition: String, names: [String]) async throws {
+        guard !names.isEmpty else { return }
+        let key = RedisArgument(keys.unseen(partition))
+        let commands = stride(from: 0, to: names.count, by: 1000).map { start in
+            [RedisArgument("SREM"), key] + names[start..<min(start + 1000, names.count)].map { RedisArgument($0) }
         }
+        _ = try await runIdempotent { try $0.pipelineOrThrow(commands) }
     }
 
     /// Pushes one listed page's keys (those not yet done, and `changed` ones even if done)

@@ -42,7 +42,8 @@ actor SharedRateLimit {
     /// Waits until this process may send one more request.
     func admit() async throws {
         while tokens == 0 {
-            let rate = self.rate
+            // A setting of 1e300 means "no real limit": keep the token arithmetic in Int.
+            let rate = min(self.rate, JobControl.maximumRate)
             guard rate > 0 else { return }
             let batch = max(1, min(64, Int(rate / 50)))
             let burst = max(batch, Int(rate / 10))
