@@ -243,9 +243,7 @@ struct RequeueFailedCommand: AsyncParsableCommand {
             try settings.validate(for: .admin)
             let store = try JobStore(
                 settings: settings, logger: Runtime.logger(label: "blobferry", level: settings.logLevel))
-            guard try await !store.metaFields().isEmpty else {
-                throw BlobferryError(.notFound, "job '\(settings.job)' does not exist in Redis")
-            }
+            _ = try await store.existingMetaFields()
             print("requeued \(try await store.requeueFailed()) failed keys")
             return 0
         }

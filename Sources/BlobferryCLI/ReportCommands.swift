@@ -60,10 +60,7 @@ struct EstimateCommand: AsyncParsableCommand {
             let settings = try common.settings()
             try settings.validate(for: .admin)
             let store = try adminStore(common)
-            guard try await !store.metaFields().isEmpty else {
-                throw BlobferryError(
-                    .notFound, "job '\(settings.job)' does not exist in Redis (run the producer first)")
-            }
+            _ = try await store.existingMetaFields()
             let estimate = try await store.estimate(prices: settings.prices)
             print(format == "json" ? try estimate.json() : estimate.text())
             return 0

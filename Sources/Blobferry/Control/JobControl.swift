@@ -162,11 +162,7 @@ extension JobStore {
         return try await control()
     }
 
-    private func requireJob() async throws {
-        guard try await !metaFields().isEmpty else {
-            throw BlobferryError(.notFound, "job '\(keys.job)' does not exist in Redis")
-        }
-    }
+    private func requireJob() async throws { _ = try await existingMetaFields() }
 }
 
 /// The control state one process follows: read from Redis every `interval` seconds by

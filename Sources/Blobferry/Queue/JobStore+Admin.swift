@@ -69,6 +69,20 @@ extension JobStore {
         }
     }
 
+    /// One SSCAN page of the set `key` from `cursor` ("0" = the start; the returned cursor
+    /// is "0" after the last page). A member may come twice if the set changes meanwhile.
+    func setScanPage(_ key: String, cursor: String, count: Int = 1000, what: String) async throws
+        -> (cursor: String, members: [String])
+    {
+        try await runIdempotent { connection in
+            let parts = try connection.send(
+                "SSCAN", RedisArgument(key), RedisArgument(cursor), "COUNT", RedisArgument(count)
+            ).decodeArray(what)
+            guard parts.count == 2 else { throw RedisError(.protocolError, "\(what): expected cursor and members") }
+            return (try parts[0].decodeString(what), try parts[1].decodeStrings(what))
+        }
+    }
+
     /// The field/value pairs of one HSCAN page (the cursor is dropped: callers read the
     /// first page again after moving what it held).
     static func scanPage(_ reply: RedisReply, _ what: String) throws -> (cursor: String, pairs: [(String, String)]) {

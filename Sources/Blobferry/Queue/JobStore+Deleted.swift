@@ -12,26 +12,16 @@ extension JobStore {
     /// The job's partition scheme as the producer recorded it (the deleted sets are kept
     /// per partition, whatever units the listing used).
     public func recordedScheme() async throws -> PartitionScheme {
-        let fields = try await metaFields()
-        guard !fields.isEmpty else {
-            throw BlobferryError(.notFound, "job '\(keys.job)' does not exist in Redis")
-        }
+        let fields = try await existingMetaFields()
         return try PartitionScheme(parsing: JobMeta(fields: fields).partitions)
     }
 
     /// One page (about `count` keys) of `partition`'s deleted set from `cursor` ("0" = the
     /// start). A key may come twice across pages if the set changes meanwhile (SSCAN's rule).
     public func deletedPage(partition: String, cursor: String, count: Int = 1000) async throws -> DeletedPage {
-        let key = keys.deletedInSource(partition)
-        return try await runIdempotent { connection in
-            let parts = try connection.send(
-                "SSCAN", RedisArgument(key), RedisArgument(cursor), "COUNT", RedisArgument(count)
-            ).decodeArray("SSCAN deleted")
-            guard parts.count == 2 else { throw RedisError(.protocolError, "SSCAN: expected cursor and keys") }
-            return DeletedPage(
-                partition: partition, keys: try parts[1].decodeStrings("SSCAN deleted keys"),
-                cursor: try parts[0].decodeString("SSCAN cursor"))
-        }
+        let page = try await setScanPage(
+            keys.deletedInSource(partition), cursor: cursor, count: count, what: "SSCAN deleted")
+        return DeletedPage(partition: partition, keys: page.members, cursor: page.cursor)
     }
 
     /// Up to `count` keys still in `partition`'s deleted set (any of them: the caller

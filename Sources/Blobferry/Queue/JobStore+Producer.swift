@@ -199,6 +199,16 @@ extension JobStore {
         _ = try await runIdempotent { try $0.send(["HSET", RedisArgument(key)] + fields) }
     }
 
+    /// The job's meta hash; throws `.notFound` for a job no producer has created, the one
+    /// line every admin command gives for a mistyped job name.
+    public func existingMetaFields() async throws -> [String: String] {
+        let fields = try await metaFields()
+        guard !fields.isEmpty else {
+            throw BlobferryError(.notFound, "job '\(keys.job)' does not exist in Redis (run the producer first)")
+        }
+        return fields
+    }
+
     /// The job's meta hash as stored (empty before the first producer run).
     public func metaFields() async throws -> [String: String] {
         let key = keys.meta

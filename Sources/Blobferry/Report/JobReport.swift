@@ -23,8 +23,7 @@ extension JobStore {
     /// and attempts and every vanished key, read with HSCAN/SSCAN a page at a time (memory
     /// stays at one page, whatever the number of keys).
     public func writeReport(writer: RecordWriter, output: (String) throws -> Void) async throws -> ReportCounts {
-        let metaHash = try await metaFields()
-        guard !metaHash.isEmpty else { throw BlobferryError(.notFound, "job '\(keys.job)' does not exist in Redis") }
+        let metaHash = try await existingMetaFields()
         let scheme = try PartitionScheme(parsing: JobMeta(fields: metaHash).partitions)
         let status = try await status(job: keys.job)
         let listed = try await listedSizes()
@@ -90,16 +89,9 @@ extension JobStore {
             }
         } while cursor != "0"
         repeat {
-            let from = cursor
-            let page = try await runIdempotent { connection in
-                let parts = try connection.send(
-                    "SSCAN", RedisArgument(vanishedKey), RedisArgument(from), "COUNT", "1000"
-                ).decodeArray("SSCAN vanished")
-                guard parts.count == 2 else { throw RedisError(.protocolError, "SSCAN: expected cursor and members") }
-                return (try parts[0].decodeString("SSCAN cursor"), try parts[1].decodeStrings("SSCAN members"))
-            }
-            cursor = page.0
-            for key in page.1 {
+            let page = try await setScanPage(vanishedKey, cursor: cursor, what: "SSCAN vanished")
+            cursor = page.cursor
+            for key in page.members {
                 counts.vanished += 1
                 try output(
                     writer.line([
