@@ -114,6 +114,18 @@ struct BadInputTests {
         #expect(try await harness.status().copied == 5)
     }
 
+    /// `delete-removed --apply` with a bucket prefix other than the job's is refused before
+    /// any object is touched: a wrong prefix must not delete someone else's objects.
+    @Test func deleteRemovedRefusesAnotherDestinationThanTheJobs() async throws {
+        let harness = try await Self.queuedJob("delete-bound", count: 3)
+        let run = try await harness.run(
+            "blobferry", ["delete-removed", "--apply"], label: "delete-elsewhere",
+            environment: ["BLOBFERRY_DEST_PREFIX": "elsewhere/"])
+        #expect(run.status == BlobferryError.Code.configuration.rawValue, "\(run.output)")
+        let lines = Self.errorLines(run.output, program: "blobferry delete-removed")
+        #expect(lines.count == 1 && lines.first?.contains("elsewhere/") == true, "\(run.output)")
+    }
+
     @Test func missingSettingsAreNamedBeforeAnythingIsTouched() async throws {
         var environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("BLOBFERRY_") && !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("AZURE_")

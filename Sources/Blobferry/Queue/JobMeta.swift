@@ -63,7 +63,9 @@ public struct JobMeta: Sendable, Equatable {
             if !destination.isEmpty { pairs.append(("destination endpoint", destination, wanted.destination)) }
         }
         if !settings.rebind {
-            for (what, recorded, configured) in pairs where !recorded.isEmpty && recorded != configured {
+            // An empty prefix is a binding too (recorded with its bucket): "" is not "x/".
+            for (what, recorded, configured) in pairs
+            where (!recorded.isEmpty || what == "destination prefix") && recorded != configured {
                 throw BlobferryError(
                     .configuration,
                     "job '\(settings.job)' is bound to \(what) '\(recorded)', not '\(configured)' (use another BLOBFERRY_JOB, `blobferry reset`, or BLOBFERRY_REBIND=true to move the job)"
